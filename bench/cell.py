@@ -1,0 +1,208 @@
+"""One cell: data -> model -> init -> train -> result file. A job runs the cells of one setting for
+seeds seed .. seed+n_seeds-1, skipping those whose result already exists."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench import models, results
+from bench.config import ConfigError, validate
+from bench.data import Dataset, UnlabeledPool, data_key, load_dataset
+from bench.inits import InitCost, run_init
+from bench.train import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+# Keys that say where or how a cell runs, not what it computes: left out of its identity.
+NON_SEMANTIC_KEYS = ("name", "results_root", "out_dir", "force", "device", "threads", "sweep", "n_seeds",
+                     "fail_on", "report")
+NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", name, "no CUDA GPU is visible to torch here; use device=cpu or device=auto")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError("device", name, "allowed values are auto, cpu, cuda")
+    return torch.device(name)
+
+
+def cell_config(cfg: DictConfig, seed: int) -> dict:
+    """The resolved config of one seed's cell, as stored in its result."""
+    c = OmegaConf.to_container(cfg, resolve=True)
+    c["seed"], c["n_seeds"] = seed, 1
+    return c
+
+
+def _digest(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def cell_id(cfg: DictConfig, seed: int) -> str:
+    """A readable name plus a hash of every setting that changes the numbers, so the same cell always
+    lands in the same folder and any other change lands in a new one."""
+    c = cell_config(cfg, seed)
+    semantic = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS}
+    semantic["data"] = {k: v for k, v in c["data"].items() if k not in NON_SEMANTIC_DATA_KEYS}
+    a = cell_axes(cfg, seed)
+    name = (f"{a['dataset']}-{a['model']}-{a['init']}-{a['activation']}-bn{int(a['batchnorm'])}"
+            f"-f{a['labeled_fraction']:g}-lr{a['lr']:g}-s{seed}")
+    return f"{name}-{_digest(semantic)}"
+
+
+def cell_axes(cfg: DictConfig, seed: int) -> dict:
+    return {"dataset": cfg.data.name, "model": cfg.model.name, "init": cfg.init.name,
+            "activation": cfg.activation.name, "batchnorm": bool(cfg.model.batchnorm),
+            "labeled_fraction": float(cfg.data.labeled_fraction), "lr": float(cfg.train.lr), "seed": int(seed)}
+
+
+@functools.lru_cache(maxsize=1)
+def _git_state() -> tuple[str | None, bool | None]:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        return sha, dirty if sha else None
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def environment(device: torch.device) -> dict:
+    import hydra
+    import torchvision
+
+    sha, dirty = _git_state()
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "numpy": np.__version__, "hydra": hydra.__version__, "platform": platform.platform(),
+        "hostname": platform.node(), "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(), "git_sha": sha, "git_dirty": dirty,
+        "argv": sys.argv,
+    }
+
+
+def seeded_generators(seed: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """(init generator on the CPU, batch-order generator on the device), both fixed by the seed."""
+    init_seed, order_seed = np.random.SeedSequence(seed).generate_state(2)
+    init_gen = torch.Generator().manual_seed(int(init_seed))
+    order_gen = torch.Generator(device=device).manual_seed(int(order_seed))
+    return init_gen, order_gen
+
+
+def init_cache_path(cfg: DictConfig, seed: int) -> Path:
+    """Where initialized weights are kept: keyed by what shapes them only (data inputs, model,
+    activation, init options, seed), not by the labeled fraction or the supervised settings."""
+    key = _digest({"data": data_key(cfg.data), "model": OmegaConf.to_container(cfg.model),
+                   "activation": OmegaConf.to_container(cfg.activation),
+                   "init": OmegaConf.to_container(cfg.init), "seed": seed})
+    return Path(cfg.data.cache_dir) / "inits" / f"{cfg.init.name}-{key}"
+
+
+def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.device) -> tuple[models.Net, InitCost, bool]:
+    """Build the seed's model and run its init strategy; through the cache when `init.cache` is on
+    (the full cost is still charged: it is read back with the weights)."""
+    torch.manual_seed(seed)  # the builder's default init draws from the global RNG
+    model = models.build_model(cfg.model, cfg.activation, data.input_shape, data.num_classes).to(device)
+    init_gen, _ = seeded_generators(seed, device)
+    cache = init_cache_path(cfg, seed) if cfg.init.cache else None
+    if cache is not None and cache.with_suffix(".json").exists():
+        model.load_state_dict(torch.load(cache.with_suffix(".pt"), map_location=device, weights_only=True))
+        return model, InitCost(**json.loads(cache.with_suffix(".json").read_text())), True
+    cost = run_init(cfg.init.name, model, UnlabeledPool(data.x_train), cfg.init, init_gen)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, cache.with_suffix(".pt"))
+        cache.with_suffix(".json").write_text(json.dumps(cost.to_dict()))  # written last: marks the entry whole
+    return model, cost, False
+
+
+def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
+    """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
+    failure inside the cell)."""
+    started = dt.datetime.now(dt.timezone.utc).isoformat()
+    cid = cell_id(cfg, seed)
+    result = {"schema": results.SCHEMA, "cell_id": cid, "status": "failed", "error": None,
+              "axes": cell_axes(cfg, seed), "config": cell_config(cfg, seed), "init_cost": InitCost().to_dict(),
+              "init_cache_hit": False, "curve": [], "final": {}, "data_sizes": data.sizes(),
+              "env": environment(device), "started_at": started}
+    try:
+        if cfg.fail_on and cfg.fail_on in cid:
+            raise RuntimeError(f"fail_on={cfg.fail_on!r} matched this cell (a deliberate failure)")
+        model, cost, hit = initialize_model(cfg, data, seed, device)
+        result["init_cost"], result["init_cache_hit"] = cost.to_dict(), hit
+        _, order_gen = seeded_generators(seed, device)
+        out: TrainResult = train(model, data, cfg.train, order_gen)
+        result.update(status=out.status, error=out.error, curve=out.curve, final=out.final)
+    except Exception as e:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
+        result["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+        result["traceback"] = traceback.format_exc()
+        log.error("cell %s failed: %s", cid, result["error"])
+    result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    return result
+
+
+def is_done(out_dir: str | Path, cid: str) -> bool:
+    """A cell is done when it has a readable result that did not fail; failed or broken ones rerun."""
+    try:
+        return results.read_result(results.result_path(out_dir, cid))["status"] != "failed"
+    except (OSError, results.BadResult):
+        return False
+
+
+def pending_seeds(cfg: DictConfig) -> list[int]:
+    seeds = range(cfg.seed, cfg.seed + cfg.n_seeds)
+    return [s for s in seeds if cfg.force or not is_done(cfg.out_dir, cell_id(cfg, s))]
+
+
+def write_failed(cfg: DictConfig, seeds: list[int], error: str) -> None:
+    """Record cells that could not even start (bad data files, say) as failed."""
+    for s in seeds:
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        results.write_result(results.result_path(cfg.out_dir, cell_id(cfg, s)), {
+            "schema": results.SCHEMA, "cell_id": cell_id(cfg, s), "status": "failed", "error": error,
+            "axes": cell_axes(cfg, s), "config": cell_config(cfg, s), "init_cost": InitCost().to_dict(),
+            "curve": [], "final": {}, "env": {}, "started_at": now, "finished_at": now})
+
+
+def run_job(cfg: DictConfig) -> list[dict]:
+    """Validate, then run every pending seed of this setting and write each result. Returns the
+    results written (empty when all existed). ConfigError propagates: nothing has run yet."""
+    validate(cfg)
+    device = resolve_device(cfg.device)
+    seeds = pending_seeds(cfg)
+    for s in sorted(set(range(cfg.seed, cfg.seed + cfg.n_seeds)) - set(seeds)):
+        log.info("skip %s: result exists (force=true reruns it)", cell_id(cfg, s))
+    if not seeds:
+        return []
+    data = load_dataset(cfg.data, device)
+    if cfg.train.batch_size > len(data.labeled_idx):
+        raise ConfigError("train.batch_size", cfg.train.batch_size,
+                          f"must be <= the labeled set ({len(data.labeled_idx)} examples)")
+    written = []
+    for s in seeds:
+        result = run_cell(cfg, s, data, device)
+        results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), result)
+        log.info("%s: %s, val_acc %s, test_acc %s", result["cell_id"], result["status"],
+                 result["final"].get("val_acc"), result["final"].get("test_acc"))
+        written.append(result)
+    return written

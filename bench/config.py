@@ -1,0 +1,237 @@
+"""The config schema (dataclasses in Hydra's ConfigStore) and its validation.
+
+Hydra checks types and key names against these dataclasses while it composes the config; `validate`
+checks the values (ranges, allowed names) before any work starts, and raises `ConfigError` with one
+line that names the key, the bad value and what is allowed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+DATASETS = ("mnist5k", "mnist1d", "digits", "mnist", "fashion_mnist", "cifar10")
+MODELS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "rrelu", "maxout", "tanh", "sigmoid")
+INITS = ("random", "lsuv", "krahenbuhl", "autoencoder")
+RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "orthogonal", "gaussian")
+OPTIMIZERS = ("sgd", "adam")
+EVAL_SCHEDULES = ("log", "every")
+DEVICES = ("auto", "cpu", "cuda")
+CORRUPTIONS = ("masking", "gaussian")
+KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot run. The message is one line: key, bad value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        super().__init__(f"{key}={value!r} is invalid: {allowed}")
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist5k"
+    labeled_fraction: float = 1.0
+    seed: int = 0  # fixes the train/val(/test) split and the labeled subset, for every strategy alike
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2  # only for datasets without an official test split
+    size: int = 5000  # mnist1d: number of generated samples (train + test)
+    root: str = "data"  # torchvision datasets: where the files are
+    download: bool = False
+    cache_dir: str = ".cache/bench"
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    depth: int = 2  # hidden layers (mlp) or convolution blocks (cnn)
+    width: int = 256  # hidden units (mlp)
+    channels: List[int] = field(default_factory=lambda: [32, 64])  # cnn: channels per block
+    kernel_size: int = 3
+    batchnorm: bool = True
+
+
+@dataclass
+class ActivationConfig:
+    name: str = "relu"
+    negative_slope: float = 0.01  # leaky_relu
+    pieces: int = 2  # maxout: k linear pieces, the layer before is k times wider
+    inplace: bool = False
+
+
+@dataclass
+class InitConfig:
+    """One schema for every strategy; each conf/init/*.yaml sets the fields its strategy reads."""
+
+    name: str = "random"
+    cache: bool = False  # keep the initialized weights on disk, keyed by what shapes them
+    # random
+    scheme: str = "torch_default"
+    std: float = 0.01
+    # lsuv and krahenbuhl
+    batch_size: int = 512
+    tol: float = 0.1
+    max_iter: int = 10
+    orthonormal: bool = True
+    # krahenbuhl
+    weights: str = "gaussian"
+    beta: float = 0.0
+    between_layers: bool = True
+    between_tol: float = 0.01
+    between_max_iter: int = 10
+    # autoencoder
+    corruption: str = "masking"
+    noise: float = 0.2
+    tied: bool = True
+    steps_per_layer: int = 300
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    ae_batch_size: int = 128
+    base_scheme: str = "torch_default"  # the random start that pretraining moves from
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    max_steps: int = 1000
+    eval_schedule: str = "log"
+    eval_every: int = 50  # eval_schedule=every
+    eval_resolution: float = 0.05  # eval_schedule=log: next eval at most this share of steps later
+    eval_min_gap: int = 10  # eval_schedule=log: and at least this many steps later
+    eval_batch_size: int = 4096
+    target_val_acc: Optional[float] = None  # stop early once validation accuracy reaches it
+    seed_parallel: bool = True  # train the seeds of one job as one batched model where that is exact
+
+
+@dataclass
+class ReportConfig:
+    absolute_targets: Any = field(default_factory=dict)  # dataset -> list of accuracies
+    relative_targets: List[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
+    baseline_init: str = "random"
+    baseline_batchnorm: bool = False
+    bootstrap_resamples: int = 2000
+    confidence: float = 0.95
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    name: str = "runs"  # results go to <results_root>/<name>/
+    results_root: str = "results"
+    out_dir: str = "${results_root}/${name}"
+    seed: int = 0
+    n_seeds: int = 1  # one job trains seeds seed .. seed+n_seeds-1 (together where seed_parallel)
+    device: str = "auto"
+    threads: int = 0  # torch threads per job; 0: all cores divided by the launcher's jobs
+    force: bool = False  # rerun a cell even if its result exists
+    fail_on: Optional[str] = None  # testing aid: a cell whose id contains this string raises
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+    for group, node in [("data", DataConfig), ("model", ModelConfig), ("init", InitConfig),
+                        ("activation", ActivationConfig), ("train", TrainConfig), ("report", ReportConfig)]:
+        cs.store(group=group, name=f"schema_{group}", node=node)
+
+
+def _one_of(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, "allowed values are " + ", ".join(allowed))
+
+
+def _positive(key: str, value: float, strict: bool = True) -> None:
+    if value is None or not math.isfinite(value) or value < 0 or (strict and value == 0):
+        raise ConfigError(key, value, "must be " + ("> 0" if strict else ">= 0"))
+
+
+# Train split sizes (train + val, before the labeled subset) and class counts, to check a batch size
+# against the labeled set before any data is loaded.
+def train_pool_size(data: DataConfig) -> int:
+    total = {"mnist5k": 5000, "digits": 1797, "mnist1d": data.size}.get(data.name)
+    if total is not None:  # no official test split: test_fraction of the whole is held out
+        total = int(round(total * (1 - data.test_fraction)))
+    else:
+        total = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}[data.name]
+    return total - int(round(total * data.val_fraction))
+
+
+NUM_CLASSES = {name: 10 for name in DATASETS}
+
+
+def labeled_size(n_train: int, labeled_fraction: float, num_classes: int) -> int:
+    """Lower bound of the labeled subset's size (the exact count is per class, rounded up)."""
+    return max(num_classes, int(math.floor(n_train * labeled_fraction)))
+
+
+def validate(cfg: DictConfig | Config) -> None:
+    """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
+    d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
+    _one_of("data", d.name, DATASETS)
+    if not (0 < d.labeled_fraction <= 1):
+        raise ConfigError("data.labeled_fraction", d.labeled_fraction, "must be in (0, 1]")
+    if not (0 < d.val_fraction < 1):
+        raise ConfigError("data.val_fraction", d.val_fraction, "must be in (0, 1)")
+    if not (0 < d.test_fraction < 1):
+        raise ConfigError("data.test_fraction", d.test_fraction, "must be in (0, 1)")
+    if d.name == "mnist1d" and d.size < 100:
+        raise ConfigError("data.size", d.size, "must be >= 100")
+    _one_of("model", m.name, MODELS)
+    _positive("model.depth", m.depth)
+    _positive("model.width", m.width)
+    _positive("model.kernel_size", m.kernel_size)
+    if m.name == "cnn" and (len(m.channels) < m.depth or any(c <= 0 for c in m.channels)):
+        raise ConfigError("model.channels", list(m.channels), f"needs {m.depth} positive entries (model.depth)")
+    _one_of("activation", a.name, ACTIVATIONS)
+    if a.name == "maxout" and a.pieces < 2:
+        raise ConfigError("activation.pieces", a.pieces, "must be >= 2")
+    _one_of("init", i.name, INITS)
+    _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
+    _one_of("init.base_scheme", i.base_scheme, RANDOM_SCHEMES)
+    _positive("init.std", i.std)
+    _positive("init.batch_size", i.batch_size)
+    _positive("init.tol", i.tol)
+    _positive("init.max_iter", i.max_iter, strict=False)
+    _one_of("init.weights", i.weights, KRAHENBUHL_WEIGHTS)
+    _one_of("init.corruption", i.corruption, CORRUPTIONS)
+    if not (0 <= i.noise < (1 if i.corruption == "masking" else math.inf)):
+        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, >= 0 for gaussian")
+    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
+    _one_of("init.optimizer", i.optimizer, OPTIMIZERS)
+    _positive("init.lr", i.lr)
+    _positive("init.ae_batch_size", i.ae_batch_size)
+    _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
+    _positive("train.lr", t.lr)
+    _positive("train.momentum", t.momentum, strict=False)
+    _positive("train.weight_decay", t.weight_decay, strict=False)
+    _positive("train.batch_size", t.batch_size)
+    _positive("train.max_steps", t.max_steps)
+    _one_of("train.eval_schedule", t.eval_schedule, EVAL_SCHEDULES)
+    _positive("train.eval_every", t.eval_every)
+    _positive("train.eval_resolution", t.eval_resolution)
+    _positive("train.eval_min_gap", t.eval_min_gap)
+    _positive("train.eval_batch_size", t.eval_batch_size)
+    if t.target_val_acc is not None and not (0 < t.target_val_acc <= 1):
+        raise ConfigError("train.target_val_acc", t.target_val_acc, "must be in (0, 1] or null")
+    _one_of("device", cfg.device, DEVICES)
+    _positive("threads", cfg.threads, strict=False)
+    _positive("n_seeds", cfg.n_seeds)
+    labeled = labeled_size(train_pool_size(d), d.labeled_fraction, NUM_CLASSES[d.name])
+    if t.batch_size > labeled:
+        raise ConfigError("train.batch_size", t.batch_size,
+                          f"must be <= the labeled set ({labeled} examples of {d.name} at "
+                          f"data.labeled_fraction={d.labeled_fraction})")

@@ -1,0 +1,122 @@
+"""Hydra callbacks for a sweep: check every cell of the grid before any runs, show progress while
+the launcher works (by watching the results folder, so it works with any launcher), then write the
+report and exit non-zero if a cell failed, naming it."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from bench import results
+from bench.cell import cell_id
+from bench.config import ConfigError, validate
+
+
+def expand_grid(config: DictConfig) -> list[list[str]]:
+    """The override lists of every job, as Hydra's basic sweeper would launch them."""
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    parser = OverridesParser.create()
+    overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+def grid_cells(config: DictConfig) -> list[str]:
+    """Compose and validate every job of the sweep; the cell ids of all their seeds. Raises
+    ConfigError (with the job's overrides) on the first bad cell, before anything runs."""
+    ids = []
+    for job in expand_grid(config):
+        cfg = compose(config_name="config", overrides=job)
+        try:
+            validate(cfg)
+        except ConfigError as e:
+            raise ConfigError(e.key, e.value, f"{e.allowed} (in the sweep job {' '.join(job)})") from None
+        ids += [cell_id(cfg, s) for s in range(cfg.seed, cfg.seed + cfg.n_seeds)]
+    return ids
+
+
+def cell_statuses(out_dir: Path, ids: list[str]) -> dict[str, str]:
+    """Status of each of `ids` that has a result ('unreadable' for a broken file)."""
+    found = {}
+    for cid in ids:
+        path = results.result_path(out_dir, cid)
+        if path.exists():
+            try:
+                found[cid] = results.read_result(path)["status"]
+            except (results.BadResult, OSError):
+                found[cid] = "unreadable"
+    return found
+
+
+class Progress(threading.Thread):
+    """Polls the results folder and shows cells done of the total, failures and time left."""
+
+    def __init__(self, out_dir: Path, ids: list[str], already: int, interval: float = 1.0):
+        super().__init__(daemon=True)
+        self.out_dir, self.ids, self.already, self.interval = out_dir, ids, already, interval
+        self.stop = threading.Event()
+        self.bar = tqdm(total=len(ids), initial=already, desc="cells", unit="cell", file=sys.stderr,
+                        dynamic_ncols=True)
+
+    def poll(self) -> None:
+        statuses = cell_statuses(self.out_dir, self.ids)
+        bad = sum(s != "ok" for s in statuses.values())
+        self.bar.n = len(statuses)
+        self.bar.set_postfix_str(f"not ok {bad}", refresh=False)
+        self.bar.refresh()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.poll()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join()
+        self.poll()
+        self.bar.close()
+
+
+class SweepMonitor(Callback):
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.progress: Progress | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.ids = grid_cells(config)
+        out_dir = Path(config.out_dir)
+        done = cell_statuses(out_dir, self.ids) if not config.force else {}
+        print(f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
+              file=sys.stderr)
+        self.progress = Progress(out_dir, self.ids, already=len(done))
+        self.progress.start()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.progress is not None:
+            self.progress.close()
+        out_dir = Path(config.out_dir)
+        from bench.report import write_report  # the report never trains; it only reads results
+
+        try:
+            paths = write_report(out_dir, config.report)
+            print(f"report: {paths[0]}", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - the cells are safe on disk; say why the report is missing
+            print(f"bench: the report could not be written: {type(e).__name__}: {e}", file=sys.stderr)
+        statuses = cell_statuses(out_dir, self.ids)
+        failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
+        missing = sorted(set(self.ids) - set(statuses))
+        if failed or missing:
+            for c in failed:
+                print(f"failed: {c}", file=sys.stderr)
+            for c in missing:
+                print(f"missing: {c}", file=sys.stderr)
+            print(f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; rerun the same "
+                  "command to retry the missing ones, add force=true to rerun all", file=sys.stderr)
+            sys.exit(1)
