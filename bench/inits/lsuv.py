@@ -1,0 +1,70 @@
+"""LSUV, layer-sequential unit-variance init (Mishkin & Matas 2015, arXiv 1511.06422).
+
+Orthonormal weights and zero biases for every Linear/Conv layer, then, in the order the forward pass
+meets them, divide a layer's weights by the standard deviation of its output on a batch of unlabeled
+inputs until that std is within `tol` of 1 (at most `max_iter` rescalings). As the reference package
+`lsuv` does: one fixed batch, the std over all elements of the pre-activation output, eval mode.
+Maxout: the widened layer is normalized jointly over its k pieces, which the reference notes is
+equivalent in expectation to normalizing each piece.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bench.inits.base import InitCost, StopForward, batchnorm_note
+from bench.models import forward_order
+
+
+def output_std(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> float:
+    """Std of `layer`'s output when `model` runs on `x`; the forward pass stops right after it."""
+    captured = {}
+
+    def hook(module, inputs, output):
+        captured["std"] = output.detach().clone().std().item()  # clone: an in-place op would change it later
+        raise StopForward
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        model(x)
+    except StopForward:
+        pass
+    finally:
+        handle.remove()
+    return captured["std"]
+
+
+@torch.no_grad()
+def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:
+    cost = InitCost()
+    was_training = model.training
+    model.eval()  # no BatchNorm statistics updated, RReLU at its mean slope, as in the reference
+    try:
+        x = unlabeled.batch(cfg.batch_size, generator)
+        layers = forward_order(model, x)
+        cost.add_forward(len(x))
+        if cfg.orthonormal:
+            for m in layers:
+                w = torch.empty(m.weight.shape)
+                nn.init.orthogonal_(w, generator=generator)  # drawn on the CPU: the same on every device
+                m.weight.copy_(w)
+                if m.bias is not None:
+                    m.bias.zero_()
+        per_layer = []
+        for m in layers:
+            std, rescalings = output_std(model, m, x), 0
+            cost.add_forward(len(x))
+            while abs(std - 1.0) > cfg.tol and rescalings < cfg.max_iter:
+                m.weight.div_(std + 1e-8)
+                std = output_std(model, m, x)
+                cost.add_forward(len(x))
+                rescalings += 1
+            per_layer.append({"layer": type(m).__name__, "std": std, "rescalings": rescalings,
+                              "converged": abs(std - 1.0) <= cfg.tol})
+        cost.info["layers"] = per_layer
+        note = batchnorm_note(model)
+        if note:
+            cost.info["note"] = note
+    finally:
+        model.train(was_training)
+    return cost
