@@ -92,13 +92,14 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
             steps_since_eval += 1
         sync(device)
         train_seconds += time.perf_counter() - t0  # evaluation time is left out of the clock
-        train_loss = loss_sum.item() / steps_since_eval if steps_since_eval else float("nan")
+        train_loss = loss_sum.item() / steps_since_eval if steps_since_eval else None  # None at step 0
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size)
         result.curve.append({"step": step, "seconds": train_seconds, "val_acc": val_acc, "val_loss": val_loss,
                              "train_loss": train_loss})
-        if (steps_since_eval and not math.isfinite(train_loss)) or not math.isfinite(val_loss):
+        if (train_loss is not None and not math.isfinite(train_loss)) or not math.isfinite(val_loss):
             result.status = "diverged"
-            result.error = f"loss became {train_loss if not math.isfinite(train_loss) else val_loss} by step {step}"
+            bad = val_loss if train_loss is None or math.isfinite(train_loss) else train_loss
+            result.error = f"loss became {bad} by step {step}"
             break
         loss_sum.zero_()
         steps_since_eval = 0

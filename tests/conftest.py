@@ -1,0 +1,46 @@
+"""Shared fixtures: configs composed through Hydra's compose API, pointed at a temporary folder."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from bench.config import register_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+CACHE = str(ROOT / ".cache" / "bench")  # shared with normal runs: the mnist5k .npz is made once
+
+register_configs()
+
+
+def make_cfg(overrides: list[str], out_dir: Path | None = None) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    with open_dict(cfg):
+        if out_dir is not None:
+            cfg.out_dir = str(out_dir)
+        cfg.data.cache_dir = CACHE if "data.cache_dir" not in " ".join(overrides) else cfg.data.cache_dir
+    return cfg
+
+
+@pytest.fixture
+def cfg_factory(tmp_path):
+    """make(overrides) -> a composed config writing results under tmp_path."""
+    def make(*overrides: str, out_dir: Path | None = None) -> DictConfig:
+        return make_cfg(list(overrides), out_dir or tmp_path / "results")
+    return make
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m bench ...` in a subprocess (for what only the command line shows: exit codes, one-line errors)."""
+    full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+from omegaconf.errors import ConfigKeyError
+
+from bench.config import ACTIVATIONS, DATASETS, INITS, ConfigError, validate
+from tests.conftest import ROOT, make_cfg, run_cli
+
+
+def test_defaults_compose_and_validate():
+    cfg = make_cfg([])
+    validate(cfg)
+    assert (cfg.data.name, cfg.model.name, cfg.init.name, cfg.activation.name) == ("mnist5k", "mlp", "random", "relu")
+    assert cfg.out_dir == "results/runs"
+
+
+@pytest.mark.parametrize("group,options", [("init", INITS), ("activation", ACTIVATIONS), ("data", DATASETS)])
+def test_every_group_option_composes(group, options):
+    for option in options:
+        cfg = make_cfg([f"{group}={option}"])
+        validate(cfg)
+        assert cfg[group].name == option
+
+
+def test_sweep_presets_compose():
+    for preset in sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml")):
+        cfg = make_cfg([f"sweep={preset}"], )
+        assert cfg.name == preset
+        validate(cfg)
+
+
+@pytest.mark.parametrize("override,key", [
+    ("data.labeled_fraction=1.5", "data.labeled_fraction"),
+    ("data.labeled_fraction=0", "data.labeled_fraction"),
+    ("train.lr=-0.1", "train.lr"),
+    ("train.max_steps=0", "train.max_steps"),
+    ("train.batch_size=0", "train.batch_size"),
+    ("train.optimizer=lbfgs", "train.optimizer"),
+    ("init.scheme=uniformish", "init.scheme"),
+    ("model.name=transformer", "model"),
+    ("data.name=imagenet", "data"),
+    ("device=tpu", "device"),
+])
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError) as e:
+        validate(make_cfg([override]))
+    assert e.value.key == key
+    assert override.split("=")[1] in str(e.value) or repr(e.value.value) in str(e.value)
+
+
+def test_batch_larger_than_labeled_set_is_rejected():
+    with pytest.raises(ConfigError, match="labeled set"):
+        validate(make_cfg(["train.batch_size=64", "data.labeled_fraction=0.01"]))  # mnist5k at 1%: 40 labels
+
+
+def test_typo_in_key_is_a_composition_error():
+    with pytest.raises(Exception) as e:
+        make_cfg(["data.labeld_fraction=0.1"])
+    assert "labeld_fraction" in str(e.value) or isinstance(e.value.__cause__, ConfigKeyError)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["init=nonsense"], "init/nonsense"),
+    (["data.labeled_fraction=1.5"], "data.labeled_fraction=1.5"),
+    (["data.labeld_fraction=0.5"], "labeld_fraction"),
+    (["activation=swish"], "activation/swish"),
+])
+def test_cli_bad_input_is_one_line_and_nonzero(args, needle, tmp_path):
+    r = run_cli(*args, f"results_root={tmp_path}")
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0] and lines[0].startswith("bench: error:")
+    assert not any(Path(tmp_path).rglob("result.json"))  # nothing trained

@@ -1,0 +1,180 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bench.cell import initialize_model, run_job
+from bench.config import ACTIVATIONS
+from bench.data import DataConfig, UnlabeledPool, load_dataset
+from bench.inits import get_strategy, run_init
+from bench.inits.krahenbuhl import gradient_ratios, unit_stats
+from bench.inits.lsuv import output_std
+from bench.models import build_cnn, build_mlp, forward_order
+from tests.conftest import CACHE, make_cfg
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DataConfig(name="digits"), CPU)
+
+
+def init_cfg(name: str, *overrides: str):
+    return make_cfg([f"init={name}", *overrides]).init
+
+
+def layer_stds(model, layers, x):
+    model.eval()
+    with torch.no_grad():
+        return [output_std(model, m, x) for m in layers]
+
+
+def test_unknown_strategy_is_a_clear_error():
+    with pytest.raises(ValueError, match="allowed values are random, lsuv, krahenbuhl, autoencoder"):
+        get_strategy("magic")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_lsuv_gives_unit_std_on_a_fresh_batch(digits, activation, batchnorm):
+    torch.manual_seed(0)
+    model = build_mlp(64, 10, depth=4, width=64, activation=activation, batchnorm=batchnorm, inplace=True)
+    model.train()
+    cost = run_init("lsuv", model, UnlabeledPool(digits.x_train), init_cfg("lsuv"), torch.Generator().manual_seed(0))
+    assert model.training  # mode left as it was
+    assert cost.forward_passes >= 6 and cost.samples == cost.forward_passes * 512 and cost.seconds > 0
+    fresh = digits.x_val  # not the batch LSUV was fitted on
+    layers = forward_order(model, fresh)
+    stds = layer_stds(model, layers, fresh)
+    assert all(abs(s - 1) < 0.2 for s in stds), stds
+    assert ("note" in cost.info) == batchnorm
+
+
+def test_lsuv_matches_the_reference_package():
+    import lsuv
+
+    # Not in-place: the package's hook keeps `output.detach().cpu()`, which on the CPU aliases the
+    # tensor an in-place ReLU then overwrites (LSUV-pytorch#2), so it would measure post-ReLU stds.
+    torch.manual_seed(0)
+    x = torch.randn(512, 30) * 3 + 1
+    ours = nn.Sequential(nn.Linear(30, 50), nn.ReLU(), nn.Linear(50, 40), nn.Tanh(), nn.Linear(40, 10))
+    theirs = nn.Sequential(nn.Linear(30, 50), nn.ReLU(), nn.Linear(50, 40), nn.Tanh(), nn.Linear(40, 10))
+    run_init("lsuv", ours, UnlabeledPool(x), init_cfg("lsuv"), torch.Generator().manual_seed(0))
+    lsuv.lsuv_with_singlebatch(theirs, x, verbose=False)
+    layers_ours, layers_theirs = forward_order(ours, x), forward_order(theirs, x)
+    for a, b in zip(layer_stds(ours, layers_ours, x), layer_stds(theirs, layers_theirs, x)):
+        assert abs(a - b) <= 0.1 and abs(a - 1) <= 0.1
+
+
+def test_lsuv_walks_layers_in_forward_order_not_registration_order():
+    class Backwards(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Linear(20, 5)
+            self.b = nn.Linear(20, 20)
+            self.a = nn.Linear(10, 20)
+
+        def forward(self, x):
+            return self.c(torch.relu(self.b(torch.relu(self.a(x)))))
+
+    torch.manual_seed(0)
+    m = Backwards()
+    x = torch.randn(512, 10) * 5
+    cost = run_init("lsuv", m, UnlabeledPool(x), init_cfg("lsuv"), torch.Generator().manual_seed(0))
+    assert [l["layer"] for l in cost.info["layers"]] == ["Linear"] * 3
+    # processed a, b, c in turn: each layer's std is 1 given the ones before it were already fixed
+    assert all(abs(s - 1) <= 0.1 for s in layer_stds(m, [m.a, m.b, m.c], x))
+
+
+@pytest.mark.parametrize("shape,builder", [
+    ((1, 8, 8), lambda: build_mlp(64, 10, 3, 32, "relu", False)),
+    ((1, 8, 8), lambda: build_cnn((1, 8, 8), 10, [8, 16], 3, "tanh", True)),
+    ((1, 40), lambda: build_cnn((1, 40), 10, [8, 16], 5, "maxout", False)),
+])
+@pytest.mark.parametrize("weights", ["gaussian", "pca", "kmeans"])
+def test_krahenbuhl_within_layer_gives_beta_mean_and_unit_std(shape, builder, weights):
+    torch.manual_seed(0)
+    x = torch.randn(600, *shape)
+    model = builder()
+    cfg = init_cfg("krahenbuhl", f"init.weights={weights}", "init.beta=0.3", "init.between_layers=false",
+                   "init.batch_size=600")
+    run_init("krahenbuhl", model, UnlabeledPool(x), cfg, torch.Generator().manual_seed(0))
+    model.eval()
+    for m in forward_order(model, x):  # fitted on all of x: the batch it was fitted on
+        captured = {}
+        h = m.register_forward_hook(lambda mod, i, o: captured.setdefault("y", o.detach()))
+        with torch.no_grad():
+            model(x)
+        h.remove()
+        mean, std = unit_stats(captured["y"])
+        assert torch.allclose(mean, torch.full_like(mean, 0.3), atol=1e-3)
+        assert torch.allclose(std, torch.ones_like(std), atol=1e-3)
+
+
+def test_krahenbuhl_between_layer_step_equalizes_gradient_ratios():
+    torch.manual_seed(0)
+    x = torch.randn(512, 64)
+    model = build_mlp(64, 10, depth=4, width=64, activation="relu", batchnorm=False)
+    cfg = init_cfg("krahenbuhl", "init.between_max_iter=30")
+    cost = run_init("krahenbuhl", model, UnlabeledPool(x), cfg, torch.Generator().manual_seed(0))
+    between = cost.info["between"]
+    assert between["converged"], between
+    log_t = math.log(between["target"])
+    assert all(abs(math.log(r) / log_t - 1) < 0.01 for r in between["ratios"])
+    assert cost.backward_passes == between["iterations"] + 1
+    # a fresh noise draw agrees too, within the noise of the estimate
+    layers = forward_order(model, x)
+    model.eval()
+    ratios, _ = gradient_ratios(model, layers, x, torch.Generator().manual_seed(123))
+    assert max(ratios) / min(ratios) < 1.2
+
+
+def test_krahenbuhl_never_reads_labels(digits):
+    """The init only gets an UnlabeledPool; poisoning the labels changes nothing."""
+    def run(y):
+        torch.manual_seed(0)
+        model = build_mlp(64, 10, 2, 32, "relu", False)
+        pool = UnlabeledPool(digits.x_train)
+        run_init("krahenbuhl", model, pool, init_cfg("krahenbuhl"), torch.Generator().manual_seed(0))
+        return torch.cat([p.flatten() for p in model.parameters()])
+    assert torch.equal(run(digits.y_train), run(torch.zeros_like(digits.y_train)))
+
+
+@pytest.mark.parametrize("model_name,activation,batchnorm", [
+    ("mlp", "sigmoid", False), ("mlp", "maxout", True), ("cnn", "relu", True), ("cnn", "prelu", False),
+])
+def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, activation, batchnorm):
+    cfg = make_cfg(["data=digits", f"model={model_name}", f"activation={activation}",
+                    f"model.batchnorm={batchnorm}", "init=autoencoder", "init.steps_per_layer=600", "init.cache=false"])
+    torch.manual_seed(0)
+    model, cost, hit = initialize_model(cfg, digits, 0, CPU)
+    torch.manual_seed(0)
+    from bench.models import build_model
+    start = build_model(cfg.model, cfg.activation, digits.input_shape, digits.num_classes)
+    for layer in cost.info["layers"]:
+        assert layer["held_out_loss_after"] < layer["held_out_loss_before"], layer
+    assert not torch.allclose(model.blocks[0].layer.weight, start.blocks[0].layer.weight)
+    assert torch.equal(model.head.weight, start.head.weight)  # the output layer keeps its random start
+    assert cost.steps == 600 * len(model.blocks) and cost.backward_passes == cost.steps and not hit
+
+
+def test_autoencoder_cache_is_hit_and_full_cost_still_charged(cfg_factory, tmp_path):
+    common = ["data=digits", "init=autoencoder", "init.steps_per_layer=50", f"data.cache_dir={tmp_path}/cache",
+              "train.max_steps=10"]
+    [first] = run_job(cfg_factory(*common, "data.labeled_fraction=0.5"))
+    [second] = run_job(cfg_factory(*common, "data.labeled_fraction=0.2", "train.lr=0.01"))
+    assert not first["init_cache_hit"] and second["init_cache_hit"]
+    assert second["init_cost"] == first["init_cost"] and first["init_cost"]["steps"] == 100
+    [other_seed] = run_job(cfg_factory(*common, "data.labeled_fraction=0.2", "seed=1"))
+    assert not other_seed["init_cache_hit"]
+
+
+def test_every_strategy_reports_its_cost(cfg_factory):
+    for name in ("random", "lsuv", "krahenbuhl", "autoencoder"):
+        [r] = run_job(cfg_factory("data=digits", f"init={name}", "train.max_steps=10", "init.steps_per_layer=20",
+                                  "init.cache=false"))
+        assert r["status"] == "ok", r["error"]
+        assert set(r["init_cost"]) == {"seconds", "forward_passes", "backward_passes", "samples", "steps"}
+        assert (r["init_cost"]["forward_passes"] > 0) == (name != "random")
