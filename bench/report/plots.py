@@ -1,0 +1,131 @@
+"""Matplotlib figures for the report: each function takes DataFrames, writes one PNG, returns its path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench.metrics import STRATEGY, WORKLOAD, censored_median  # noqa: E402
+
+
+def strategy_label(row) -> str:
+    return f"{row['init']} {row['activation']} {'BN' if row['batchnorm'] else 'no BN'}"
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def learning_curves(curves: pd.DataFrame, cells: pd.DataFrame, folder: Path) -> list[Path]:
+    """Median validation accuracy over seeds against steps, one figure per workload, one panel per activation."""
+    df = curves.merge(cells[["cell_id"]], on="cell_id")
+    paths = []
+    for key, w in df.groupby(WORKLOAD):
+        activations = sorted(w["activation"].unique())
+        fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.4), squeeze=False, sharey=True)
+        for ax, act in zip(axes[0], activations):
+            for (init, bn), g in w[w["activation"] == act].groupby(["init", "batchnorm"]):
+                m = g.groupby("step")["val_acc"].median()
+                ax.plot(m.index.to_numpy().clip(min=1), m.to_numpy(), label=f"{init} {'BN' if bn else 'no BN'}",
+                        linestyle="-" if bn else "--")
+            ax.set_xscale("log")
+            ax.set_title(act)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("validation accuracy (median over seeds)")
+        axes[0][-1].legend(fontsize=7, loc="lower right")
+        fig.suptitle(f"{key[0]} {key[1]}, labeled fraction {key[2]:g}")
+        paths.append(_save(fig, folder / f"curves_{key[0]}_{key[1]}_f{key[2]:g}.png"))
+    return paths
+
+
+def steps_heatmap(reached: pd.DataFrame, cells: pd.DataFrame, target: str, folder: Path) -> list[Path]:
+    """Median steps-to-target (log colour scale; grey: not reached by more than half the seeds)."""
+    df = reached[reached["target"] == target].merge(cells, on="cell_id")
+    paths = []
+    for (dataset, model), w in df.groupby(["dataset", "model"]):
+        med = w.groupby(STRATEGY + ["labeled_fraction"])["steps"].apply(lambda s: censored_median(s.to_numpy()))
+        table = med.unstack("labeled_fraction")
+        labels = [strategy_label(dict(zip(STRATEGY, idx))) for idx in table.index]
+        values = table.to_numpy(dtype=float)
+        shown = np.where(np.isfinite(values), values, np.nan)
+        fig, ax = plt.subplots(figsize=(1.4 * table.shape[1] + 3, 0.3 * len(labels) + 1.5))
+        finite = shown[np.isfinite(shown)]
+        norm = matplotlib.colors.LogNorm(vmin=max(finite.min(), 1), vmax=max(finite.max(), 2)) if finite.size else None
+        cmap = matplotlib.colormaps["viridis"].copy()
+        cmap.set_bad("lightgrey")
+        im = ax.imshow(np.ma.masked_invalid(shown), aspect="auto", cmap=cmap, norm=norm)
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                v = values[i, j]
+                ax.text(j, i, f"{v:.0f}" if np.isfinite(v) else "-", ha="center", va="center", fontsize=7,
+                        color="white" if np.isfinite(v) else "black")
+        ax.set_xticks(range(table.shape[1]), [f"{c:g}" for c in table.columns])
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel("labeled fraction")
+        ax.set_title(f"{dataset} {model}: median steps to {target}", fontsize=9)
+        if norm is not None:
+            fig.colorbar(im, ax=ax, label="steps")
+        paths.append(_save(fig, folder / f"heatmap_{dataset}_{model}.png"))
+    return paths
+
+
+def accuracy_vs_fraction(cells: pd.DataFrame, folder: Path) -> list[Path]:
+    """Median test accuracy against the labeled fraction, a line per init; panels: activation x BN."""
+    paths = []
+    for (dataset, model), w in cells.groupby(["dataset", "model"]):
+        acts, bns = sorted(w["activation"].unique()), sorted(w["batchnorm"].unique(), reverse=True)
+        fig, axes = plt.subplots(len(bns), len(acts), figsize=(3.6 * len(acts), 3 * len(bns)), squeeze=False,
+                                 sharex=True, sharey=True)
+        for i, bn in enumerate(bns):
+            for j, act in enumerate(acts):
+                ax = axes[i][j]
+                for init, g in w[(w["activation"] == act) & (w["batchnorm"] == bn)].groupby("init"):
+                    m = g.groupby("labeled_fraction")["test_acc"].median()
+                    ax.plot(m.index, m.to_numpy(), marker="o", label=init)
+                ax.set_xscale("log")
+                ax.set_title(f"{act}, {'BN' if bn else 'no BN'}", fontsize=9)
+                ax.grid(alpha=0.3)
+        for ax in axes[-1]:
+            ax.set_xlabel("labeled fraction")
+        for row in axes:
+            row[0].set_ylabel("test accuracy")
+        axes[0][-1].legend(fontsize=7)
+        fig.suptitle(f"{dataset} {model}: test accuracy (median over seeds)")
+        paths.append(_save(fig, folder / f"accuracy_vs_fraction_{dataset}_{model}.png"))
+    return paths
+
+
+def profiles(profile: pd.DataFrame, target: str, folder: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, g in profile.groupby(STRATEGY):
+        label = strategy_label(dict(zip(STRATEGY, key)))
+        ax.step(g["tau"], g["share"], where="post", label=label, linestyle="-" if key[2] else "--")
+    ax.set_xlabel("tau (steps-to-target / best strategy's)")
+    ax.set_ylabel("share of workloads")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Performance profiles ({target})")
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    ax.grid(alpha=0.3)
+    return [_save(fig, folder / "performance_profiles.png")]
+
+
+def init_cost(cells: pd.DataFrame, folder: Path) -> list[Path]:
+    """Median init seconds per strategy (the cost charged to every cell, cache hits included)."""
+    m = cells.groupby("init")["init_seconds"].median().sort_values()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.barh(m.index, m.clip(lower=1e-6).to_numpy())
+    ax.set_xscale("log")
+    ax.set_xlabel("init seconds (median over cells, log scale)")
+    for y, v in enumerate(m.to_numpy()):
+        ax.text(v, y, f" {v:.3g}s", va="center", fontsize=8)
+    ax.set_title("Init cost per strategy")
+    return [_save(fig, folder / "init_cost.png")]
