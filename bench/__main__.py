@@ -23,16 +23,19 @@ register_configs()
 
 
 def set_threads(cfg: DictConfig) -> None:
-    """Give each job its share of the cores, so parallel jobs do not oversubscribe them."""
+    """Give each job its share of the cores, so parallel jobs do not oversubscribe them: `threads`
+    if set, else the launcher's cpus_per_task (submitit), else the cores divided by its n_jobs
+    (joblib; loky would otherwise cap workers at one thread), else all cores."""
     threads = cfg.threads
-    if threads == 0:
-        n_jobs = 1
-        launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            n_jobs = launcher.get("n_jobs", 1) or 1
-            n_jobs = os.cpu_count() if n_jobs < 0 else n_jobs
-        threads = max(1, (os.cpu_count() or 1) // n_jobs)
-    torch.set_num_threads(threads)
+    if threads == 0 and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        launcher = HydraConfig.get().launcher
+        cores = os.cpu_count() or 1
+        if launcher.get("cpus_per_task"):
+            threads = launcher.cpus_per_task
+        elif launcher.get("n_jobs"):
+            n_jobs = launcher.n_jobs if launcher.n_jobs > 0 else cores
+            threads = max(1, cores // n_jobs)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

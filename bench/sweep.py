@@ -19,6 +19,7 @@ from tqdm import tqdm
 from bench import results
 from bench.cell import cell_id
 from bench.config import ConfigError, validate
+from bench.errors import one_line
 
 
 def expand_grid(config: DictConfig) -> list[list[str]]:
@@ -89,8 +90,20 @@ class SweepMonitor(Callback):
         self.ids: list[str] = []
         self.progress: Progress | None = None
 
+    def __getstate__(self) -> dict:
+        # Parallel launchers (joblib, submitit) pickle the callbacks with each job; the progress
+        # thread stays in the parent, the workers get a monitor that only watches.
+        return {"ids": [], "progress": None}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.ids = grid_cells(config)
+        try:
+            self.ids = grid_cells(config)
+        except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
+            message = one_line(e)
+            if message is None:
+                raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
+            print(f"bench: error: {message}", file=sys.stderr)
+            raise SystemExit(2) from None
         out_dir = Path(config.out_dir)
         done = cell_statuses(out_dir, self.ids) if not config.force else {}
         print(f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",

@@ -64,6 +64,11 @@ def test_typo_in_key_is_a_composition_error():
     (["data.labeled_fraction=1.5"], "data.labeled_fraction=1.5"),
     (["data.labeld_fraction=0.5"], "labeld_fraction"),
     (["activation=swish"], "activation/swish"),
+    (["hydra/launcher=nope"], "hydra/launcher/nope"),
+    (["sweep=smoke", "data.labeled_fraction=0.1,1.5"], "data.labeled_fraction=1.5"),
+    (["sweep=smoke", "init=random,magic"], "init/magic"),
+    (["sweep=smoke", "train.max_steps=0"], "train.max_steps=0"),
+    (["sweep=smoke", "train.batch_size=-4"], "train.batch_size=-4"),
 ])
 def test_cli_bad_input_is_one_line_and_nonzero(args, needle, tmp_path):
     r = run_cli(*args, f"results_root={tmp_path}")
@@ -72,3 +77,30 @@ def test_cli_bad_input_is_one_line_and_nonzero(args, needle, tmp_path):
     assert len(lines) == 1, r.stderr
     assert needle in lines[0] and lines[0].startswith("bench: error:")
     assert not any(Path(tmp_path).rglob("result.json"))  # nothing trained
+
+
+def test_typo_in_a_config_file_is_one_line(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.yaml").write_text("name: digits\nlabeled_fractoin: 0.1\n")
+    r = run_cli(f"hydra.searchpath=[file://{tmp_path}]", "data=mine", f"results_root={tmp_path}")
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "labeled_fractoin" in lines[0] and "labeled_fraction" in lines[0], r.stderr
+
+
+def test_loading_never_unpickles_untrusted_files():
+    """Every torch.load passes weights_only=True; no pickle.load or np.load(allow_pickle=True) in bench/."""
+    import ast
+
+    for path in (ROOT / "bench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = getattr(node.func.value, "id", None)
+                kwargs = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+                where = f"{path.name}:{node.lineno}"
+                if (owner, node.func.attr) == ("torch", "load"):
+                    assert kwargs.get("weights_only") is True, where
+                if (owner, node.func.attr) in {("pickle", "load"), ("pickle", "loads")}:
+                    raise AssertionError(f"pickle.load in {where}")
+                if (owner, node.func.attr) == ("np", "load"):
+                    assert kwargs.get("allow_pickle") is False, where

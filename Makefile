@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make bench` (the default grid and its report) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup bench smoke test speed report clean
+
+setup: $(STAMP)
+
+# The venv is (re)made when missing or when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+bench: setup  ## the default grid on mnist5k -> results/default/report.md (resumes if interrupted)
+	$(PY) -m bench sweep=default
+
+smoke: setup  ## a few cells in seconds -> results/smoke/report.md
+	$(PY) -m bench sweep=smoke
+
+report: setup  ## rewrite results/default/report.md from the cells on disk
+	$(PY) -m bench.report results/default
+
+test: setup
+	$(PY) -m pytest -q
+
+speed: setup  ## training-loop speed benchmark -> results/speed/
+	$(PY) scripts/bench_speed.py
+
+clean:  ## remove results, caches and the venv
+	rm -rf results/default results/smoke results/runs results/speed .cache .pytest_cache $(VENV)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

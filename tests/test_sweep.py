@@ -1,0 +1,124 @@
+"""Sweeps end to end through the command line: presets, resume, failures, launchers, faults."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.results import load_results
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+NARROW = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true"]  # 2 inits x 2 fractions x 2 seeds = 8 cells
+
+
+def results_of(folder: Path) -> dict:
+    return {p.parent.name: json.loads(p.read_text()) for p in folder.glob("cells/*/result.json")}
+
+
+def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(tmp_path):
+    r = run_cli(*NARROW, f"results_root={tmp_path}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path / "smoke"
+    for name in ["report.md", "report.html", "cells.csv", "cells.parquet", "curves.parquet",
+                 "plots/performance_profiles.png", "plots/init_cost.png"]:
+        assert (out / name).exists(), name
+    first = results_of(out)
+    assert len(first) == 8 and all(v["status"] == "ok" for v in first.values())
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<img" in html and 'src="plots/' not in html  # self-contained
+
+    again = run_cli(*NARROW, f"results_root={tmp_path}")
+    assert again.returncode == 0 and "8 already done" in again.stderr
+    assert {k: v["started_at"] for k, v in results_of(out).items()} == {k: v["started_at"] for k, v in first.items()}
+
+
+def test_report_tables_agree_with_an_independent_computation(tmp_path):
+    assert run_cli(*NARROW, f"results_root={tmp_path}").returncode == 0
+    out = tmp_path / "smoke"
+    cells, curves = pd.read_parquet(out / "cells.parquet"), pd.read_parquet(out / "curves.parquet")
+    # steps to the absolute target 0.9 on digits, recomputed from the curves alone
+    for cid, g in curves.groupby("cell_id"):
+        hit = g[g["val_acc"] >= 0.9]
+        expected = hit["step"].min() if len(hit) else np.inf
+        assert cells.set_index("cell_id").loc[cid, "steps to val acc >= 0.9"] == expected
+    # the median printed for lsuv/relu/BN at fraction 1 (lr fixed in this grid, 2 seeds)
+    g = cells[(cells["init"] == "lsuv") & (cells["labeled_fraction"] == 1.0)]
+    steps = np.sort(g["steps to val acc >= 0.9"].to_numpy())
+    assert np.isfinite(steps).all()
+    report = (out / "report.md").read_text()
+    row = next(ln for ln in report.split("## Steps and time to val acc >= 0.9")[1].splitlines() if ln.startswith("| lsuv | relu | yes"))
+    assert row.split("|")[-2].strip().startswith(f"{np.median(steps):.0f} [")
+
+
+def test_a_failing_cell_is_reported_and_the_sweep_goes_on(tmp_path):
+    r = run_cli(*NARROW, "fail_on=lsuv-relu-bn1-f0.1", f"results_root={tmp_path}")
+    assert r.returncode == 1
+    failed_lines = [ln for ln in r.stderr.splitlines() if ln.startswith("failed: ")]
+    assert len(failed_lines) == 2 and all("lsuv-relu-bn1-f0.1" in ln for ln in failed_lines)
+    res = results_of(tmp_path / "smoke")
+    assert sum(v["status"] == "ok" for v in res.values()) == 6
+    report = (tmp_path / "smoke" / "report.md").read_text()
+    assert "deliberate failure" in report and "lsuv-relu-bn1-f0.1" in report.split("## Failed and diverged cells")[1]
+
+
+def test_report_cli_on_a_partial_folder_and_on_bad_folders(tmp_path):
+    assert run_cli(*NARROW, "data.labeled_fraction=1.0", f"results_root={tmp_path}").returncode == 0
+    out = tmp_path / "smoke"
+    (out / "cells" / "broken").mkdir()
+    (out / "cells" / "broken" / "result.json").write_text('{"schema": 1, "cell_')
+    r = subprocess.run([sys.executable, "-m", "bench.report", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "cells/broken/result.json" in (out / "report.md").read_text()
+    for folder in [tmp_path / "missing", tmp_path]:
+        r = subprocess.run([sys.executable, "-m", "bench.report", str(folder)], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "bench.report: error:" in r.stderr
+
+
+def test_sigkill_mid_sweep_leaves_whole_results_and_a_rerun_finishes_only_the_rest(tmp_path):
+    args = [sys.executable, "-m", "bench", *NARROW, "train.max_steps=400", f"results_root={tmp_path}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    out = tmp_path / "smoke"
+    deadline = time.time() + 120
+    while len(list(out.glob("cells/*/result.json"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = results_of(out)  # every file that exists parses: no half-written result
+    assert 3 <= len(before) < 8
+    r = run_cli(*NARROW, "train.max_steps=400", f"results_root={tmp_path}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = results_of(out)
+    assert len(after) == 8
+    assert all(after[k]["started_at"] == v["started_at"] for k, v in before.items())
+
+
+def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
+    args = [sys.executable, "-m", "bench", "data=digits", "train.max_steps=200", "force=true", f"results_root={tmp_path}"]
+    procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    cells, _, problems = load_results(tmp_path / "runs")
+    assert len(cells) == 1 and not problems and cells["status"].iloc[0] == "ok"
+    assert [p.name for p in next((tmp_path / "runs" / "cells").iterdir()).iterdir()] == ["result.json"]
+
+
+@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                      ["hydra/launcher=local", "hydra.launcher.timeout_min=10"]])
+def test_parallel_launchers_give_the_same_numbers_as_sequential(tmp_path, launcher):
+    # Bitwise equality needs the same torch thread count in every job (reductions split by thread).
+    grid = [*NARROW, "data.labeled_fraction=1.0", "threads=1"]
+    assert run_cli(*grid, f"results_root={tmp_path}/seq").returncode == 0
+    r = run_cli(*grid, *launcher, f"results_root={tmp_path}/par")
+    assert r.returncode == 0, r.stderr[-3000:]
+    seq, par = results_of(tmp_path / "seq" / "smoke"), results_of(tmp_path / "par" / "smoke")
+    assert sorted(seq) == sorted(par) and len(seq) == 4
+    for cid in seq:
+        strip = lambda c: [(p["step"], p["val_acc"], p["val_loss"], p["train_loss"]) for p in c]  # noqa: E731
+        assert strip(seq[cid]["curve"]) == strip(par[cid]["curve"]), cid
+    assert (tmp_path / "par" / "smoke" / "report.md").exists()
