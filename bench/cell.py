@@ -22,6 +22,7 @@ from bench import models, results
 from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, load_dataset
 from bench.inits import InitCost, run_init
+from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -136,29 +137,73 @@ def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.de
     return model, cost, False
 
 
+def new_result(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
+    """A result that says 'failed' until the cell finishes and fills it in."""
+    return {"schema": results.SCHEMA, "cell_id": cell_id(cfg, seed), "status": "failed", "error": None,
+            "axes": cell_axes(cfg, seed), "config": cell_config(cfg, seed), "init_cost": InitCost().to_dict(),
+            "init_info": {}, "init_cache_hit": False, "curve": [], "final": {}, "data_sizes": data.sizes(),
+            "engine": "sequential", "env": environment(device),
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+
+
+def record_failure(result: dict, e: Exception) -> None:
+    result["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+    result["traceback"] = traceback.format_exc()
+    log.error("cell %s failed: %s", result["cell_id"], result["error"])
+
+
+def finish(result: dict, out: TrainResult | None = None) -> dict:
+    if out is not None:
+        result.update(status=out.status, error=out.error, curve=out.curve, final=out.final)
+    result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    return result
+
+
+def start_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> tuple[dict, models.Net | None]:
+    """The result skeleton and the initialized model (None if the init failed: recorded in the result)."""
+    result = new_result(cfg, seed, data, device)
+    try:
+        if cfg.fail_on and cfg.fail_on in result["cell_id"]:
+            raise RuntimeError(f"fail_on={cfg.fail_on!r} matched this cell (a deliberate failure)")
+        model, cost, hit = initialize_model(cfg, data, seed, device)
+    except Exception as e:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
+        record_failure(result, e)
+        return result, None
+    result.update(init_cost=cost.to_dict(), init_info=cost.info, init_cache_hit=hit)
+    return result, model
+
+
 def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
     """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
     failure inside the cell)."""
-    started = dt.datetime.now(dt.timezone.utc).isoformat()
-    cid = cell_id(cfg, seed)
-    result = {"schema": results.SCHEMA, "cell_id": cid, "status": "failed", "error": None,
-              "axes": cell_axes(cfg, seed), "config": cell_config(cfg, seed), "init_cost": InitCost().to_dict(),
-              "init_cache_hit": False, "curve": [], "final": {}, "data_sizes": data.sizes(),
-              "env": environment(device), "started_at": started}
+    result, model = start_cell(cfg, seed, data, device)
+    if model is None:
+        return finish(result)
     try:
-        if cfg.fail_on and cfg.fail_on in cid:
-            raise RuntimeError(f"fail_on={cfg.fail_on!r} matched this cell (a deliberate failure)")
-        model, cost, hit = initialize_model(cfg, data, seed, device)
-        result["init_cost"], result["init_cache_hit"] = cost.to_dict(), hit
-        _, order_gen = seeded_generators(seed, device)
-        out: TrainResult = train(model, data, cfg.train, order_gen)
-        result.update(status=out.status, error=out.error, curve=out.curve, final=out.final)
-    except Exception as e:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
-        result["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
-        result["traceback"] = traceback.format_exc()
-        log.error("cell %s failed: %s", cid, result["error"])
-    result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    return result
+        out = train(model, data, cfg.train, seeded_generators(seed, device)[1])
+    except Exception as e:  # noqa: BLE001
+        record_failure(result, e)
+        return finish(result)
+    return finish(result, out)
+
+
+def run_cells_together(cfg: DictConfig, seeds: list[int], data: Dataset, device: torch.device) -> list[dict]:
+    """Seed-parallel: initialize each seed's model on its own, then train them as one batched model."""
+    started = [(s, *start_cell(cfg, s, data, device)) for s in seeds]
+    ready = [(s, r, m) for s, r, m in started if m is not None]
+    done = [finish(r) for _, r, m in started if m is None]
+    if len(ready) < 2:
+        return done + [finish(r, train(m, data, cfg.train, seeded_generators(s, device)[1])) for s, r, m in ready]
+    try:
+        outs = train_seeds([m for _, _, m in ready], data, cfg.train, [seeded_generators(s, device)[1] for s, _, _ in ready])
+    except Exception as e:  # noqa: BLE001
+        for _, r, _ in ready:
+            record_failure(r, e)
+        return done + [finish(r) for _, r, _ in ready]
+    for (_, r, _), out in zip(ready, outs):
+        r["engine"] = f"seed_parallel x{len(ready)}"
+        done.append(finish(r, out))
+    return done
 
 
 def is_done(out_dir: str | Path, cid: str) -> bool:
@@ -198,9 +243,12 @@ def run_job(cfg: DictConfig) -> list[dict]:
     if cfg.train.batch_size > len(data.labeled_idx):
         raise ConfigError("train.batch_size", cfg.train.batch_size,
                           f"must be <= the labeled set ({len(data.labeled_idx)} examples)")
+    if cfg.train.seed_parallel and len(seeds) > 1 and supports(cfg.model.name, cfg.activation.name):
+        cells = run_cells_together(cfg, seeds, data, device)
+    else:
+        cells = (run_cell(cfg, s, data, device) for s in seeds)  # one at a time: each written as it ends
     written = []
-    for s in seeds:
-        result = run_cell(cfg, s, data, device)
+    for result in cells:
         results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), result)
         log.info("%s: %s, val_acc %s, test_acc %s", result["cell_id"], result["status"],
                  result["final"].get("val_acc"), result["final"].get("test_acc"))

@@ -1,0 +1,188 @@
+"""Seed-parallel training: the seeds of one setting train together as one batched model.
+
+Small models on small data are bound by per-operation overhead, not arithmetic, so S models in one
+set of batched matrix products (torch.baddbmm over a leading model dimension) cost little more per
+step than one. Each model keeps its own weights, initialization, batch order, BatchNorm statistics
+and optimizer state: the loss is the sum of the models' own losses, so each model's gradient is
+its own, and SGD (momentum, weight decay) and Adam are elementwise, so stacking their parameters
+changes nothing. A model's curve therefore equals what it would have had alone, within float
+rounding (tested).
+
+Supported: MLPs with every activation but rrelu (its random slopes come from one global RNG stream,
+which a batched model cannot split per seed as sequential runs do); everything else trains one seed
+at a time (`supports`).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.data import Dataset
+from bench.inits.base import sync
+from bench.models import Maxout, Net
+from bench.train import TrainResult, eval_steps, make_optimizer
+
+
+def supports(model_name: str, activation: str) -> bool:
+    return model_name == "mlp" and activation != "rrelu"
+
+
+class SeedBatchedMLP(nn.Module):
+    """S MLPs of one architecture stacked along a leading model dimension: x (S, B, in) -> (S, B, classes)."""
+
+    def __init__(self, nets: list[Net]):
+        super().__init__()
+        ref = nets[0]
+        self.n_models = len(nets)
+        self.act_kind = [self._act_kind(b.act) for b in ref.blocks]
+        self.pieces = [b.act.pieces if isinstance(b.act, Maxout) else 1 for b in ref.blocks]
+        self.negative_slope = [getattr(b.act, "negative_slope", 0.0) for b in ref.blocks]
+        stack = lambda get: nn.Parameter(torch.stack([get(n).detach().clone() for n in nets]))  # noqa: E731
+        self.weights = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.weight) for i in range(len(ref.blocks))])
+        self.biases = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.bias) for i in range(len(ref.blocks))])
+        self.has_bn = [isinstance(b.norm, nn.BatchNorm1d) for b in ref.blocks]
+        self.bn_eps = [b.norm.eps if h else 0.0 for b, h in zip(ref.blocks, self.has_bn)]
+        self.bn_momentum = [b.norm.momentum if h else 0.0 for b, h in zip(ref.blocks, self.has_bn)]
+        self.bn_weight = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].norm.weight) if h else nn.Parameter(torch.empty(0))
+                                           for i, h in enumerate(self.has_bn)])
+        self.bn_bias = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].norm.bias) if h else nn.Parameter(torch.empty(0))
+                                         for i, h in enumerate(self.has_bn)])
+        for i, h in enumerate(self.has_bn):
+            if h:
+                self.register_buffer(f"running_mean{i}", torch.stack([n.blocks[i].norm.running_mean.clone() for n in nets]))
+                self.register_buffer(f"running_var{i}", torch.stack([n.blocks[i].norm.running_var.clone() for n in nets]))
+        self.prelu = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].act.weight) if k == "prelu" else nn.Parameter(torch.empty(0))
+                                       for i, k in enumerate(self.act_kind)])
+        self.head_weight = stack(lambda n: n.head.weight)
+        self.head_bias = stack(lambda n: n.head.bias)
+
+    @staticmethod
+    def _act_kind(act: nn.Module) -> str:
+        for kind, cls in [("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("prelu", nn.PReLU), ("maxout", Maxout),
+                          ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid)]:
+            if isinstance(act, cls):
+                return kind
+        raise ValueError(f"seed-parallel training does not support {act}")
+
+    def _batchnorm(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        rm, rv = getattr(self, f"running_mean{i}"), getattr(self, f"running_var{i}")
+        if self.training:
+            mean, var = h.mean(1), h.var(1, unbiased=False)
+            with torch.no_grad():  # as nn.BatchNorm1d: running variance from the unbiased estimate
+                n, m = h.shape[1], self.bn_momentum[i]
+                rm.mul_(1 - m).add_(mean, alpha=m)
+                rv.mul_(1 - m).add_(var * (n / (n - 1)), alpha=m)
+        else:
+            mean, var = rm, rv
+        h = (h - mean[:, None]) * torch.rsqrt(var[:, None] + self.bn_eps[i])
+        return h * self.bn_weight[i][:, None] + self.bn_bias[i][:, None]
+
+    def _activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        kind = self.act_kind[i]
+        if kind == "relu":
+            return F.relu(h)
+        if kind == "leaky_relu":
+            return F.leaky_relu(h, self.negative_slope[i])
+        if kind == "prelu":
+            return torch.where(h >= 0, h, self.prelu[i][:, None, :] * h)
+        if kind == "maxout":
+            s, b, ck = h.shape
+            return h.view(s, b, ck // self.pieces[i], self.pieces[i]).amax(-1)
+        return torch.tanh(h) if kind == "tanh" else torch.sigmoid(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(2)
+        for i in range(len(self.weights)):
+            h = torch.baddbmm(self.biases[i][:, None], h, self.weights[i].transpose(1, 2))
+            if self.has_bn[i]:
+                h = self._batchnorm(h, i)
+            h = self._activation(h, i)
+        return torch.baddbmm(self.head_bias[:, None], h, self.head_weight.transpose(1, 2))
+
+
+@torch.no_grad()
+def evaluate_all(model: SeedBatchedMLP, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[list[float], list[float]]:
+    """Per-model accuracy and mean cross-entropy over the same (x, y)."""
+    was_training = model.training
+    model.eval()
+    s = model.n_models
+    correct = torch.zeros(s, device=x.device)
+    loss = torch.zeros(s, device=x.device)
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        out = model(xb.flatten(1).expand(s, -1, -1))
+        correct += (out.argmax(-1) == yb).sum(1)
+        loss += F.cross_entropy(out.transpose(1, 2), yb.expand(s, -1), reduction="none").sum(1)
+    model.train(was_training)
+    return [c / len(x) for c in correct.tolist()], [v / len(x) for v in loss.tolist()]
+
+
+def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Generator]) -> list[TrainResult]:
+    """Train initialized `nets` together; generators[i] fixes model i's batch order exactly as
+    `bench.train.train` would use it. Seconds in the curves are the shared wall clock divided by
+    the number of models (the amortized cost of one model)."""
+    device = data.x_train.device
+    model = SeedBatchedMLP(nets).to(device)
+    s = model.n_models
+    x_lab, y_lab = data.x_train[data.labeled_idx].flatten(1), data.y_train[data.labeled_idx]
+    n, bs = len(x_lab), cfg.batch_size
+    opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
+    results = [TrainResult(status="ok") for _ in range(s)]
+    active = [True] * s  # a model stops recording once it diverged or reached the early-stop target
+    test_accs: list[float | None] = [None] * s  # read when a model stops early, else at the end
+    loss_sum = torch.zeros(s, device=device)
+    perms = [torch.randperm(n, generator=g, device=device) for g in generators]
+    pos, step, since, train_seconds = 0, 0, 0, 0.0
+    model.train()
+    sync(device)
+    t0 = time.perf_counter()
+    for next_eval in schedule:
+        while step < next_eval:
+            if pos + bs > n:  # every model starts a new epoch at the same step, as each would alone
+                perms = [torch.randperm(n, generator=g, device=device) for g in generators]
+                pos = 0
+            idx = torch.stack([p[pos:pos + bs] for p in perms])  # (S, B): each model its own batch
+            pos += bs
+            out = model(x_lab[idx])
+            losses = F.cross_entropy(out.transpose(1, 2), y_lab[idx], reduction="none").mean(1)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()  # sum: each model gets the gradient of its own mean loss
+            opt.step()
+            loss_sum += losses.detach()
+            step += 1
+            since += 1
+        sync(device)
+        train_seconds += (time.perf_counter() - t0) / s
+        train_losses = (loss_sum / since).tolist() if since else [None] * s
+        accs, vlosses = evaluate_all(model, data.x_val, data.y_val, cfg.eval_batch_size)
+        for i in range(s):
+            if not active[i]:
+                continue
+            r = results[i]
+            r.curve.append({"step": step, "seconds": train_seconds, "val_acc": accs[i], "val_loss": vlosses[i],
+                            "train_loss": train_losses[i]})
+            tl = train_losses[i]
+            if (tl is not None and not math.isfinite(tl)) or not math.isfinite(vlosses[i]):
+                r.status, active[i] = "diverged", False
+                r.error = f"loss became {vlosses[i] if tl is None or math.isfinite(tl) else tl} by step {step}"
+            elif cfg.target_val_acc is not None and accs[i] >= cfg.target_val_acc:
+                active[i] = False
+                test_accs[i] = evaluate_all(model, data.x_test, data.y_test, cfg.eval_batch_size)[0][i]
+        loss_sum.zero_()
+        since = 0
+        if not any(active):
+            break
+        t0 = time.perf_counter()
+    if any(active):
+        at_end = evaluate_all(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]
+        test_accs = [at_end[i] if active[i] else t for i, t in enumerate(test_accs)]
+    for i, r in enumerate(results):
+        last = r.curve[-1]
+        r.final = {"step": last["step"], "val_acc": last["val_acc"],
+                   "test_acc": None if r.status == "diverged" else test_accs[i], "train_seconds": last["seconds"]}
+    return results
