@@ -110,6 +110,8 @@ class TrainConfig:
     eval_batch_size: int = 4096
     target_val_acc: Optional[float] = None  # stop early once validation accuracy reaches it
     seed_parallel: bool = True  # train the seeds of one job as one batched model where that is exact
+    compile: bool = False  # torch.compile the model (GPU: fewer launches; changes rounding, so off by default)
+    bf16: bool = False  # bfloat16 autocast for the forward pass (changes the numbers, so off by default)
 
 
 @dataclass

@@ -69,17 +69,13 @@ class SeedBatchedMLP(nn.Module):
         raise ValueError(f"seed-parallel training does not support {act}")
 
     def _batchnorm(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        rm, rv = getattr(self, f"running_mean{i}"), getattr(self, f"running_var{i}")
-        if self.training:
-            mean, var = h.mean(1), h.var(1, unbiased=False)
-            with torch.no_grad():  # as nn.BatchNorm1d: running variance from the unbiased estimate
-                n, m = h.shape[1], self.bn_momentum[i]
-                rm.mul_(1 - m).add_(mean, alpha=m)
-                rv.mul_(1 - m).add_(var * (n / (n - 1)), alpha=m)
-        else:
-            mean, var = rm, rv
-        h = (h - mean[:, None]) * torch.rsqrt(var[:, None] + self.bn_eps[i])
-        return h * self.bn_weight[i][:, None] + self.bn_bias[i][:, None]
+        # (S, B, C) -> (B, S*C): one fused batch_norm call whose S*C channels are each model's own
+        # channels, with each model's own running statistics: the same numbers as S BatchNorm1d layers.
+        s, b, c = h.shape
+        out = F.batch_norm(h.transpose(0, 1).reshape(b, s * c), getattr(self, f"running_mean{i}").view(-1),
+                           getattr(self, f"running_var{i}").view(-1), self.bn_weight[i].reshape(-1),
+                           self.bn_bias[i].reshape(-1), self.training, self.bn_momentum[i], self.bn_eps[i])
+        return out.view(b, s, c).transpose(0, 1)
 
     def _activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
         kind = self.act_kind[i]
@@ -131,6 +127,8 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
     x_lab, y_lab = data.x_train[data.labeled_idx].flatten(1), data.y_train[data.labeled_idx]
     n, bs = len(x_lab), cfg.batch_size
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    forward = torch.compile(model) if cfg.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
     results = [TrainResult(status="ok") for _ in range(s)]
     active = [True] * s  # a model stops recording once it diverged or reached the early-stop target
@@ -148,8 +146,9 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
                 pos = 0
             idx = torch.stack([p[pos:pos + bs] for p in perms])  # (S, B): each model its own batch
             pos += bs
-            out = model(x_lab[idx])
-            losses = F.cross_entropy(out.transpose(1, 2), y_lab[idx], reduction="none").mean(1)
+            with autocast:
+                out = forward(x_lab[idx])
+            losses = F.cross_entropy(out.float().transpose(1, 2), y_lab[idx], reduction="none").mean(1)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()  # sum: each model gets the gradient of its own mean loss
             opt.step()

@@ -54,3 +54,11 @@ def test_early_stop_at_target(cfg_factory):
     [result] = run_job(cfg)
     assert result["curve"][-1]["val_acc"] >= 0.8 and result["final"]["step"] < 2000
     assert all(p["val_acc"] < 0.8 for p in result["curve"][:-1])
+
+
+def test_bf16_autocast_switch_trains_and_changes_numbers_only_slightly(cfg_factory, tmp_path):
+    plain = run_job(cfg_factory("data=digits", "train.max_steps=100", out_dir=tmp_path / "a"))[0]
+    bf16 = run_job(cfg_factory("data=digits", "train.max_steps=100", "train.bf16=true", out_dir=tmp_path / "b"))[0]
+    assert bf16["status"] == "ok" and bf16["final"]["val_acc"] > 0.8
+    assert bf16["curve"][-1]["val_loss"] != plain["curve"][-1]["val_loss"]  # a different computation
+    assert bf16["cell_id"] != plain["cell_id"]  # and a different cell
