@@ -137,13 +137,12 @@ def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.de
     return model, cost, False
 
 
-def new_result(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
+def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> dict:
     """A result that says 'failed' until the cell finishes and fills it in."""
     return {"schema": results.SCHEMA, "cell_id": cell_id(cfg, seed), "status": "failed", "error": None,
             "axes": cell_axes(cfg, seed), "config": cell_config(cfg, seed), "init_cost": InitCost().to_dict(),
-            "init_info": {}, "init_cache_hit": False, "curve": [], "final": {}, "data_sizes": data.sizes(),
-            "engine": "sequential", "env": environment(device),
-            "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+            "init_info": {}, "init_cache_hit": False, "curve": [], "final": {}, "data_sizes": data_sizes,
+            "engine": "sequential", "env": env, "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
 
 
 def record_failure(result: dict, e: Exception) -> None:
@@ -161,7 +160,7 @@ def finish(result: dict, out: TrainResult | None = None) -> dict:
 
 def start_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> tuple[dict, models.Net | None]:
     """The result skeleton and the initialized model (None if the init failed: recorded in the result)."""
-    result = new_result(cfg, seed, data, device)
+    result = new_result(cfg, seed, data.sizes(), environment(device))
     try:
         if cfg.fail_on and cfg.fail_on in result["cell_id"]:
             raise RuntimeError(f"fail_on={cfg.fail_on!r} matched this cell (a deliberate failure)")
@@ -222,11 +221,9 @@ def pending_seeds(cfg: DictConfig) -> list[int]:
 def write_failed(cfg: DictConfig, seeds: list[int], error: str) -> None:
     """Record cells that could not even start (bad data files, say) as failed."""
     for s in seeds:
-        now = dt.datetime.now(dt.timezone.utc).isoformat()
-        results.write_result(results.result_path(cfg.out_dir, cell_id(cfg, s)), {
-            "schema": results.SCHEMA, "cell_id": cell_id(cfg, s), "status": "failed", "error": error,
-            "axes": cell_axes(cfg, s), "config": cell_config(cfg, s), "init_cost": InitCost().to_dict(),
-            "curve": [], "final": {}, "env": {}, "started_at": now, "finished_at": now})
+        result = new_result(cfg, s, {}, {})
+        result["error"] = error
+        results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), finish(result))
 
 
 def run_job(cfg: DictConfig) -> list[dict]:

@@ -122,3 +122,13 @@ def test_parallel_launchers_give_the_same_numbers_as_sequential(tmp_path, launch
         strip = lambda c: [(p["step"], p["val_acc"], p["val_loss"], p["train_loss"]) for p in c]  # noqa: E731
         assert strip(seq[cid]["curve"]) == strip(par[cid]["curve"]), cid
     assert (tmp_path / "par" / "smoke" / "report.md").exists()
+
+
+def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(tmp_path):
+    r = run_cli("-m", "data=mnist,digits", "train.max_steps=20", f"data.root={tmp_path}/none", "name=mixed",
+                f"results_root={tmp_path}")
+    assert r.returncode == 1
+    res = results_of(tmp_path / "mixed")
+    failed = [v for v in res.values() if v["status"] == "failed"]
+    assert len(res) == 2 and len(failed) == 1 and "train-images-idx3-ubyte" in failed[0]["error"]
+    assert any(ln.startswith("failed: mnist-") for ln in r.stderr.splitlines())

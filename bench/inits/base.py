@@ -35,6 +35,30 @@ class StopForward(Exception):
     """Raised by a hook to end a forward pass once the layer of interest has run."""
 
 
+def capture(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+    """A copy of what `layer` receives (what="input") or returns (what="output") when `model` runs on
+    `x`; the forward pass stops right there. Cloned at once: an in-place op after the layer (ReLU with
+    inplace=True) would otherwise change it (LSUV-pytorch#2)."""
+    captured = {}
+
+    def on_input(module, inputs):
+        captured["x"] = inputs[0].detach().clone()
+        raise StopForward
+
+    def on_output(module, inputs, output):
+        captured["x"] = output.detach().clone()
+        raise StopForward
+
+    handle = layer.register_forward_pre_hook(on_input) if what == "input" else layer.register_forward_hook(on_output)
+    try:
+        model(x)
+    except StopForward:
+        pass
+    finally:
+        handle.remove()
+    return captured["x"]
+
+
 def batchnorm_note(model: torch.nn.Module) -> str | None:
     """With BatchNorm after a layer, rescaling that layer's weights leaves the forward pass as it was
     and changes only its effective learning rate (which goes as 1/|W|^2)."""

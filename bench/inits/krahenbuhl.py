@@ -22,28 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.inits.base import InitCost, StopForward, batchnorm_note
+from bench.inits.base import InitCost, batchnorm_note, capture
 from bench.models import forward_order
 
 MAX_PATCHES = 20000  # rows of the patch matrix kept for pca/kmeans (the reference caps it by memory)
-
-
-def layer_input(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The input `layer` receives when `model` runs on `x` (the forward pass stops there)."""
-    captured = {}
-
-    def hook(module, inputs):
-        captured["x"] = inputs[0].detach().clone()
-        raise StopForward
-
-    handle = layer.register_forward_pre_hook(hook)
-    try:
-        model(x)
-    except StopForward:
-        pass
-    finally:
-        handle.remove()
-    return captured["x"]
 
 
 def patches(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -95,7 +77,7 @@ def unit_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def within_layer(model: nn.Module, layers: list[nn.Module], x: torch.Tensor, cfg, generator, cost: InitCost) -> list[dict]:
     fitted = []
     for m in layers:
-        inp = layer_input(model, m, x)
+        inp = capture(model, m, x, "input")
         cost.add_forward(len(x))
         w, kind = None, cfg.weights
         if kind in ("pca", "kmeans"):

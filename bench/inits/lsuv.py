@@ -12,26 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.inits.base import InitCost, StopForward, batchnorm_note
+from bench.inits.base import InitCost, batchnorm_note, capture
 from bench.models import forward_order
 
 
 def output_std(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> float:
-    """Std of `layer`'s output when `model` runs on `x`; the forward pass stops right after it."""
-    captured = {}
-
-    def hook(module, inputs, output):
-        captured["std"] = output.detach().clone().std().item()  # clone: an in-place op would change it later
-        raise StopForward
-
-    handle = layer.register_forward_hook(hook)
-    try:
-        model(x)
-    except StopForward:
-        pass
-    finally:
-        handle.remove()
-    return captured["std"]
+    """Std over all elements of `layer`'s output when `model` runs on `x`."""
+    return capture(model, layer, x, "output").std().item()
 
 
 @torch.no_grad()
