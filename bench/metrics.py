@@ -125,6 +125,13 @@ def summarize(df: pd.DataFrame, value: str, by: list[str], confidence: float = 0
     return pd.DataFrame(rows)
 
 
+def _percentile_interval(boots: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval without interpolation, so that infinite resamples (censored) stay inf."""
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(boots, [tail, 100 - tail], method="inverted_cdf")
+    return float(lo), float(hi)
+
+
 def ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
              seed: int = 0) -> tuple[float, float, float]:
     """median(a) / median(b) with a two-sample percentile bootstrap interval (a, b: steps, inf allowed)."""
@@ -138,8 +145,7 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: 
     boots = boots[~np.isnan(boots)]
     if len(boots) == 0:
         return point, np.nan, np.nan
-    tail = (1 - confidence) / 2 * 100
-    return float(point), float(np.percentile(boots, tail)), float(np.percentile(boots, 100 - tail))
+    return float(point), *_percentile_interval(boots, confidence)
 
 
 def diff_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
@@ -151,11 +157,10 @@ def diff_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: i
         np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1)
     with np.errstate(invalid="ignore"):
         boots = boots[~np.isnan(boots)]
-    tail = (1 - confidence) / 2 * 100
     point = float(np.median(a) - np.median(b))
     if len(boots) == 0:
         return point, np.nan, np.nan
-    return point, float(np.percentile(boots, tail)), float(np.percentile(boots, 100 - tail))
+    return point, *_percentile_interval(boots, confidence)
 
 
 def speedups(reached: pd.DataFrame, cells: pd.DataFrame, baseline_init: str, baseline_batchnorm: bool,
@@ -242,6 +247,10 @@ def verdict_sentence(fraction: float, rival: str, acc_d: float, acc_lo: float, a
              "no clear difference": "no clear difference in steps-to-target",
              "unknown": "steps-to-target cannot be compared (too few seeds reached the target)"}[_direction(r_lo, r_hi, 1.0)]
     numbers = f"test accuracy {acc_d * 100:+.1f} points, {level} CI {acc_lo * 100:+.1f} to {acc_hi * 100:+.1f}"
-    if np.isfinite(ratio):
+    if np.isinf(ratio):
+        speed += f" ({rival} did not reach the target in most seeds; the ratio is at least {r_lo:.2f})"
+    elif ratio == 0:
+        speed += " (pretraining did not reach the target in most seeds)"
+    elif np.isfinite(ratio):
         speed += f" (x{ratio:.2f}, {level} CI {r_lo:.2f} to {r_hi:.2f})"
     return f"At {fraction:g} labeled: {accuracy} ({numbers}); {speed}."

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from bench import results
-from bench.cell import cell_id
+from bench.cell import cell_id, is_done
 from bench.config import ConfigError, validate
 from bench.errors import one_line
 
@@ -58,20 +58,34 @@ def cell_statuses(out_dir: Path, ids: list[str]) -> dict[str, str]:
 
 
 class Progress(threading.Thread):
-    """Polls the results folder and shows cells done of the total, failures and time left."""
+    """Polls the results folder and shows cells done of the total, the ones not ok and the time left.
+    Each result file is read once, when it appears, so polling costs the training next to nothing."""
 
-    def __init__(self, out_dir: Path, ids: list[str], already: int, interval: float = 1.0):
+    def __init__(self, out_dir: Path, pending: list[str], total: int, interval: float = 1.0):
         super().__init__(daemon=True)
-        self.out_dir, self.ids, self.already, self.interval = out_dir, ids, already, interval
+        self.out_dir, self.interval = out_dir, interval
+        self.waiting = set(pending)
+        self.statuses: dict[str, str] = {}
+        self.done_before = total - len(pending)
+        self.started = time.time()
         self.stop = threading.Event()
-        self.bar = tqdm(total=len(ids), initial=already, desc="cells", unit="cell", file=sys.stderr,
-                        dynamic_ncols=True)
+        self.bar = tqdm(total=total, initial=self.done_before, desc="cells", unit="cell", file=sys.stderr,
+                        dynamic_ncols=True, mininterval=1.0)
+
+    def _written_since_start(self, cid: str) -> bool:
+        try:  # a pending cell may have an old (failed, or forced) result: only a new one counts
+            return results.result_path(self.out_dir, cid).stat().st_mtime >= self.started - 1
+        except OSError:
+            return False
 
     def poll(self) -> None:
-        statuses = cell_statuses(self.out_dir, self.ids)
-        bad = sum(s != "ok" for s in statuses.values())
-        self.bar.n = len(statuses)
-        self.bar.set_postfix_str(f"not ok {bad}", refresh=False)
+        appeared = [c for c in self.waiting if self._written_since_start(c)]
+        if not appeared:
+            return
+        self.statuses.update(cell_statuses(self.out_dir, appeared))
+        self.waiting -= set(appeared)
+        self.bar.n = self.done_before + len(self.statuses)
+        self.bar.set_postfix_str(f"not ok {sum(v != 'ok' for v in self.statuses.values())}", refresh=False)
         self.bar.refresh()
 
     def run(self) -> None:
@@ -105,10 +119,10 @@ class SweepMonitor(Callback):
             print(f"bench: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
         out_dir = Path(config.out_dir)
-        done = cell_statuses(out_dir, self.ids) if not config.force else {}
+        done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
         print(f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
               file=sys.stderr)
-        self.progress = Progress(out_dir, self.ids, already=len(done))
+        self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
         self.progress.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

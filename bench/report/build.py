@@ -112,13 +112,18 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     else:
         sec.text.append(f"Against the better of LSUV and Krähenbühl (on median final validation accuracy), steps-to-target "
                         f"for '{headline.name}'. A difference is claimed only when its {conf:.0%} interval excludes none.")
+        few = int(min(v["n_ae"].min(), v["n_rival"].min()))
+        if few < 5:
+            sec.text.append(f"Caution: as few as {few} seeds per group. A percentile bootstrap over so few seeds gives "
+                            "intervals close to the range of the seeds, narrower than the truth; rerun with "
+                            "`n_seeds=5` (or more) before relying on a claimed difference.")
         for (dataset, model, act), g in v.groupby(["dataset", "model", "activation"]):
             sec.text.append(f"**{dataset} {model}, {act}:**")
             sec.text += [f"- {s}" for s in g.sort_values("labeled_fraction")["sentence"]]
         t = v[["dataset", "model", "activation", "labeled_fraction", "rival", "n_ae", "n_rival"]].copy()
         t["test acc diff (points)"] = [f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
                                        for d, lo, hi in zip(v["test_acc_diff"], v["test_acc_lo"], v["test_acc_hi"])]
-        t["speed-up (rival steps / AE steps)"] = [_fmt_interval(r, lo, hi, ".2f", "n/a")
+        t["speed-up (rival steps / AE steps)"] = [_fmt_interval(r, lo, hi, ".2f", "inf (rival not reached)")
                                                   for r, lo, hi in zip(v["speedup"], v["speedup_lo"], v["speedup_hi"])]
         sec.tables.append(("Verdict numbers", t))
     sections.append(sec)
