@@ -23,9 +23,9 @@ register_configs()
 
 
 def set_threads(cfg: DictConfig) -> None:
-    """Give each job its share of the cores, so parallel jobs do not oversubscribe them: `threads`
-    if set, else the launcher's cpus_per_task (submitit), else the cores divided by its n_jobs
-    (joblib; loky would otherwise cap workers at one thread), else all cores."""
+    """Set the job's torch thread count: `threads`, or with threads=0 its share of the cores, so that
+    parallel jobs do not oversubscribe them: the launcher's cpus_per_task (submitit), else the cores
+    divided by its n_jobs (joblib), else all cores."""
     threads = cfg.threads
     if threads == 0 and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         launcher = HydraConfig.get().launcher

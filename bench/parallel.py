@@ -24,7 +24,7 @@ from torch import nn
 from bench.data import Dataset
 from bench.inits.base import sync
 from bench.models import Maxout, Net
-from bench.train import TrainResult, eval_steps, make_optimizer
+from bench.train import TrainResult, eval_steps, make_optimizer, with_switches
 
 
 def supports(model_name: str, activation: str) -> bool:
@@ -127,8 +127,7 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
     x_lab, y_lab = data.x_train[data.labeled_idx].flatten(1), data.y_train[data.labeled_idx]
     n, bs = len(x_lab), cfg.batch_size
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
-    forward = torch.compile(model) if cfg.compile else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    forward = with_switches(model, cfg, device)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
     results = [TrainResult(status="ok") for _ in range(s)]
     active = [True] * s  # a model stops recording once it diverged or reached the early-stop target
@@ -146,8 +145,7 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
                 pos = 0
             idx = torch.stack([p[pos:pos + bs] for p in perms])  # (S, B): each model its own batch
             pos += bs
-            with autocast:
-                out = forward(x_lab[idx])
+            out = forward(x_lab[idx])
             losses = F.cross_entropy(out.float().transpose(1, 2), y_lab[idx], reduction="none").mean(1)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()  # sum: each model gets the gradient of its own mean loss

@@ -111,8 +111,9 @@ def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
                                       ["hydra/launcher=local", "hydra.launcher.timeout_min=10"]])
 def test_parallel_launchers_give_the_same_numbers_as_sequential(tmp_path, launcher):
-    # Bitwise equality needs the same torch thread count in every job (reductions split by thread).
-    grid = [*NARROW, "data.labeled_fraction=1.0", "threads=1"]
+    # Bitwise equality holds because every job runs with the same torch thread count (threads=1 by
+    # default): CPU reductions are split by thread.
+    grid = [*NARROW, "data.labeled_fraction=1.0"]
     assert run_cli(*grid, f"results_root={tmp_path}/seq").returncode == 0
     r = run_cli(*grid, *launcher, f"results_root={tmp_path}/par")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -132,3 +133,11 @@ def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(t
     failed = [v for v in res.values() if v["status"] == "failed"]
     assert len(res) == 2 and len(failed) == 1 and "train-images-idx3-ubyte" in failed[0]["error"]
     assert any(ln.startswith("failed: mnist-") for ln in r.stderr.splitlines())
+
+
+def test_threads_zero_gives_each_parallel_job_its_share_of_the_cores(tmp_path):
+    r = run_cli(*NARROW, "data.labeled_fraction=1.0", "seed=0", "n_seeds=1", "threads=0", "hydra/launcher=joblib",
+                "hydra.launcher.n_jobs=2", f"results_root={tmp_path}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    threads = {v["env"]["threads"] for v in results_of(tmp_path / "smoke").values()}
+    assert threads == {max(1, (os.cpu_count() or 1) // 2)}
