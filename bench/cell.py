@@ -130,10 +130,13 @@ def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.de
     cost = run_init(cfg.init.name, model, UnlabeledPool(data.x_train), cfg.init, init_gen)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
+        # Both files are written under temporary names and renamed: parallel jobs that pretrain the same
+        # entry at once each leave a whole one. The .json goes last: it marks the entry complete.
         tmp = cache.with_suffix(f".tmp{os.getpid()}")
         torch.save(model.state_dict(), tmp)
         os.replace(tmp, cache.with_suffix(".pt"))
-        cache.with_suffix(".json").write_text(json.dumps(cost.to_dict()))  # written last: marks the entry whole
+        tmp.write_text(json.dumps(cost.to_dict()))
+        os.replace(tmp, cache.with_suffix(".json"))
     return model, cost, False
 
 
