@@ -175,12 +175,7 @@ def start_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) 
     return result, model
 
 
-def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
-    """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
-    failure inside the cell)."""
-    result, model = start_cell(cfg, seed, data, device)
-    if model is None:
-        return finish(result)
+def train_cell(cfg: DictConfig, seed: int, result: dict, model: models.Net, data: Dataset, device: torch.device) -> dict:
     try:
         out = train(model, data, cfg.train, seeded_generators(seed, device)[1])
     except Exception as e:  # noqa: BLE001
@@ -189,13 +184,20 @@ def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) ->
     return finish(result, out)
 
 
+def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
+    """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
+    failure inside the cell)."""
+    result, model = start_cell(cfg, seed, data, device)
+    return finish(result) if model is None else train_cell(cfg, seed, result, model, data, device)
+
+
 def run_cells_together(cfg: DictConfig, seeds: list[int], data: Dataset, device: torch.device) -> list[dict]:
     """Seed-parallel: initialize each seed's model on its own, then train them as one batched model."""
     started = [(s, *start_cell(cfg, s, data, device)) for s in seeds]
     ready = [(s, r, m) for s, r, m in started if m is not None]
     done = [finish(r) for _, r, m in started if m is None]
     if len(ready) < 2:
-        return done + [finish(r, train(m, data, cfg.train, seeded_generators(s, device)[1])) for s, r, m in ready]
+        return done + [train_cell(cfg, s, r, m, data, device) for s, r, m in ready]
     try:
         outs = train_seeds([m for _, _, m in ready], data, cfg.train, [seeded_generators(s, device)[1] for s, _, _ in ready])
     except Exception as e:  # noqa: BLE001

@@ -6,12 +6,13 @@ from torch import nn
 
 from bench.cell import initialize_model, run_job
 from bench.config import ACTIVATIONS
-from bench.data import DataConfig, UnlabeledPool, load_dataset
+from bench.config import DataConfig
+from bench.data import UnlabeledPool, load_dataset
 from bench.inits import get_strategy, run_init
 from bench.inits.krahenbuhl import gradient_ratios, unit_stats
 from bench.inits.lsuv import output_std
 from bench.models import build_cnn, build_mlp, forward_order
-from tests.conftest import CACHE, make_cfg
+from tests.conftest import make_cfg
 
 CPU = torch.device("cpu")
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bench.cell import run_job
-from bench.results import BadResult, load_results, read_result, result_path, write_result
+from bench.results import load_results, read_result, result_path, write_result
 
 
 def test_result_file_has_the_design_fields(cfg_factory):

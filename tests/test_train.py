@@ -1,10 +1,4 @@
-import json
-
-import pytest
-import torch
-
 from bench.cell import run_job
-from bench.results import load_results
 from bench.train import eval_steps
 
 

@@ -66,7 +66,7 @@ def run_section(cells: pd.DataFrame, all_cells: pd.DataFrame, out_dir: Path) -> 
         f"Results folder: `{out_dir}`; {len(all_cells)} cells ({', '.join(f'{v} {k}' for k, v in sorted(status.items()))}); "
         f"{all_cells['seed'].nunique()} seeds per setting.",
         f"Device: {', '.join(sorted(set(all_cells['device'].dropna())))}"
-        + (f" ({env.get('device_name')}, {env.get('threads')} threads)" if env else "") + ". "
+        + (f" ({env.get('device_name')}, {env.get('threads')} torch threads per job)" if env else "") + ". "
         + (f"Python {env.get('python')}, torch {env.get('torch')}, torchvision {env.get('torchvision')}, "
            f"numpy {env.get('numpy')}, hydra {env.get('hydra')}; bench at git {str(env.get('git_sha'))[:10]}"
            f"{' (with local changes)' if env.get('git_dirty') else ''}." if env else ""),
