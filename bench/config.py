@@ -150,15 +150,12 @@ class Config:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
-    # The submitit launcher's schemas under our own names, so that conf/hydra/launcher/submitit_*.yaml can
-    # extend them with project defaults while keeping the plugin's names for the user.
+    # The submitit launcher's schemas under our own names, so that conf/hydra/launcher/{slurm,local}.yaml
+    # extend them with project defaults (a file named like the plugin's own config would shadow it).
     from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 
     cs.store(group="hydra/launcher", name="base_submitit_slurm", node=SlurmQueueConf, provider="bench")
     cs.store(group="hydra/launcher", name="base_submitit_local", node=LocalQueueConf, provider="bench")
-    for group, node in [("data", DataConfig), ("model", ModelConfig), ("init", InitConfig),
-                        ("activation", ActivationConfig), ("train", TrainConfig), ("report", ReportConfig)]:
-        cs.store(group=group, name=f"schema_{group}", node=node)
 
 
 def _one_of(key: str, value: Any, allowed: tuple) -> None:
