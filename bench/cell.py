@@ -28,7 +28,7 @@ from bench.train import TrainResult, train
 log = logging.getLogger(__name__)
 
 # Keys that say where or how a cell runs, not what it computes: left out of its identity.
-NON_SEMANTIC_KEYS = ("name", "results_root", "out_dir", "force", "device", "threads", "sweep", "n_seeds",
+NON_SEMANTIC_KEYS = ("name", "results_root", "out_dir", "force", "device", "threads", "n_seeds",
                      "fail_on", "report")
 NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
 

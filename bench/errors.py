@@ -20,7 +20,7 @@ def one_line(e: BaseException) -> str | None:
     if isinstance(e, (ConfigError, FileNotFoundError)):
         return _first_line(e)
     if isinstance(e, MissingConfigException):
-        options = sorted(o for o in (e.options or []) if not o.startswith("schema"))
+        options = sorted(e.options or [])
         msg = _first_line(e)
         return f"{msg} (allowed: {', '.join(options)})" if options else msg
     if not isinstance(e, (HydraException, OmegaConfBaseException)):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.inits.base import InitCost
+from bench.inits.base import InitCost, eval_mode
 from bench.inits.random_init import apply_scheme
 from bench.models import Block, Maxout, Net
 from bench.train import make_optimizer
@@ -119,11 +119,7 @@ def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCo
     order = torch.randperm(len(x), generator=device_gen, device=device)
     n_held = max(1, len(x) // 10)
     held_out, train_x = x[order[:n_held]], x[order[n_held:]]
-    was_training = model.training
-    model.eval()  # blocks below the one being trained stay frozen, BatchNorm on its running stats
-    try:
+    with eval_mode(model):  # blocks below the one being trained stay frozen, BatchNorm on its running stats
         cost.info["layers"] = [pretrain_block(model, i, train_x, held_out, cfg, device_gen, cost)
                                for i in range(len(model.blocks))]
-    finally:
-        model.train(was_training)
     return cost

@@ -1,7 +1,9 @@
 """What every init strategy returns: the work it spent, charged to the cell's time-to-target."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
 
@@ -67,3 +69,15 @@ def batchnorm_note(model: torch.nn.Module) -> str | None:
         return None
     return (f"{n} BatchNorm layers follow the hidden layers: rescaling those layers changes only their "
             "effective learning rate, not the forward pass; the output layer is rescaled for real")
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Run an init in eval mode (BatchNorm statistics untouched, RReLU at its mean slope, as the
+    reference codes do) and give the model back in the mode it came in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)

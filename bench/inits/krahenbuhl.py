@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.inits.base import InitCost, batchnorm_note, capture
+from bench.inits.base import InitCost, batchnorm_note, capture, eval_mode
 from bench.models import forward_order
 
 MAX_PATCHES = 20000  # rows of the patch matrix kept for pca/kmeans (the reference caps it by memory)
@@ -160,9 +160,7 @@ def between_layers(model: nn.Module, layers: list[nn.Module], x: torch.Tensor, c
 
 def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:
     cost = InitCost()
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x = unlabeled.batch(cfg.batch_size, generator)
         with torch.no_grad():
             layers = forward_order(model, x)
@@ -173,9 +171,6 @@ def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> 
         cost.info["layers"] = within_layer(model, layers, x, cfg, generator, cost)
         if cfg.between_layers:
             cost.info["between"] = between_layers(model, layers, x, cfg, generator, cost)
-        note = batchnorm_note(model)
-        if note:
-            cost.info["note"] = note
-    finally:
-        model.train(was_training)
+    if note := batchnorm_note(model):
+        cost.info["note"] = note
     return cost

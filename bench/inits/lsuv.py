@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.inits.base import InitCost, batchnorm_note, capture
+from bench.inits.base import InitCost, batchnorm_note, capture, eval_mode
 from bench.models import forward_order
 
 
@@ -24,9 +24,7 @@ def output_std(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> float:
 @torch.no_grad()
 def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:
     cost = InitCost()
-    was_training = model.training
-    model.eval()  # no BatchNorm statistics updated, RReLU at its mean slope, as in the reference
-    try:
+    with eval_mode(model):
         x = unlabeled.batch(cfg.batch_size, generator)
         layers = forward_order(model, x)
         cost.add_forward(len(x))
@@ -48,10 +46,7 @@ def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> 
                 rescalings += 1
             per_layer.append({"layer": type(m).__name__, "std": std, "rescalings": rescalings,
                               "converged": abs(std - 1.0) <= cfg.tol})
-        cost.info["layers"] = per_layer
-        note = batchnorm_note(model)
-        if note:
-            cost.info["note"] = note
-    finally:
-        model.train(was_training)
+    cost.info["layers"] = per_layer
+    if note := batchnorm_note(model):
+        cost.info["note"] = note
     return cost
