@@ -132,35 +132,35 @@ def _percentile_interval(boots: np.ndarray, confidence: float) -> tuple[float, f
     return float(lo), float(hi)
 
 
+def _two_sample_ci(a: np.ndarray, b: np.ndarray, combine, point: float, confidence: float, resamples: int,
+                   seed: int) -> tuple[float, float, float]:
+    """combine(median(a), median(b)) with a two-sample percentile bootstrap interval; resamples whose
+    value is undefined (inf - inf, inf / inf) are dropped."""
+    rng = np.random.default_rng(seed)
+    ma = np.median(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1)
+    mb = np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boots = combine(ma, mb)
+    boots = boots[~np.isnan(boots)]
+    if len(boots) == 0:
+        return float(point), np.nan, np.nan
+    return float(point), *_percentile_interval(boots, confidence)
+
+
 def ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
              seed: int = 0) -> tuple[float, float, float]:
     """median(a) / median(b) with a two-sample percentile bootstrap interval (a, b: steps, inf allowed)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    point = censored_median(a) / censored_median(b)
-    rng = np.random.default_rng(seed)
-    ia = rng.integers(0, len(a), (resamples, len(a)))
-    ib = rng.integers(0, len(b), (resamples, len(b)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        boots = np.median(a[ia], axis=1) / np.median(b[ib], axis=1)
-    boots = boots[~np.isnan(boots)]
-    if len(boots) == 0:
-        return point, np.nan, np.nan
-    return float(point), *_percentile_interval(boots, confidence)
+        point = censored_median(a) / censored_median(b)
+    return _two_sample_ci(a, b, np.divide, point, confidence, resamples, seed)
 
 
 def diff_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
             seed: int = 0) -> tuple[float, float, float]:
     """median(a) - median(b) with a two-sample percentile bootstrap interval."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    rng = np.random.default_rng(seed)
-    boots = np.median(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1) - \
-        np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1)
-    with np.errstate(invalid="ignore"):
-        boots = boots[~np.isnan(boots)]
-    point = float(np.median(a) - np.median(b))
-    if len(boots) == 0:
-        return point, np.nan, np.nan
-    return point, *_percentile_interval(boots, confidence)
+    return _two_sample_ci(a, b, np.subtract, np.median(a) - np.median(b), confidence, resamples, seed)
 
 
 def speedups(reached: pd.DataFrame, cells: pd.DataFrame, baseline_init: str, baseline_batchnorm: bool,

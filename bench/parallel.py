@@ -14,7 +14,6 @@ at a time (`supports`).
 """
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -24,7 +23,7 @@ from torch import nn
 from bench.data import Dataset
 from bench.inits.base import sync
 from bench.models import Maxout, Net
-from bench.train import TrainResult, eval_steps, make_optimizer, with_switches
+from bench.train import TrainResult, divergence, eval_steps, make_optimizer, with_switches
 
 
 def supports(model_name: str, activation: str) -> bool:
@@ -163,10 +162,9 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
             r = results[i]
             r.curve.append({"step": step, "seconds": train_seconds, "val_acc": accs[i], "val_loss": vlosses[i],
                             "train_loss": train_losses[i]})
-            tl = train_losses[i]
-            if (tl is not None and not math.isfinite(tl)) or not math.isfinite(vlosses[i]):
-                r.status, active[i] = "diverged", False
-                r.error = f"loss became {vlosses[i] if tl is None or math.isfinite(tl) else tl} by step {step}"
+            error = divergence(train_losses[i], vlosses[i], step)
+            if error:
+                r.status, r.error, active[i] = "diverged", error, False
             elif cfg.target_val_acc is not None and accs[i] >= cfg.target_val_acc:
                 active[i] = False
                 test_accs[i] = evaluate_all(model, data.x_test, data.y_test, cfg.eval_batch_size)[0][i]

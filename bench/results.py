@@ -90,6 +90,8 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
             "test_acc": final.get("test_acc"), "train_seconds": final.get("train_seconds"),
             "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
             "device": (r.get("env") or {}).get("device"),
+            **{f"{split}_size": (r.get("data_sizes") or {}).get(split) for split in ("train", "labeled", "val", "test")},
+            "env_json": json.dumps(r["env"]) if r.get("env") else None,
         })
         for point in r["curve"]:
             curve_rows.append({"cell_id": r["cell_id"], **axes, **point})

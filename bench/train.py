@@ -40,6 +40,14 @@ def eval_steps(max_steps: int, schedule: str, every: int = 50, resolution: float
     return steps
 
 
+def divergence(train_loss: float | None, val_loss: float, step: int) -> str | None:
+    """The error of a cell whose loss stopped being finite by `step`, else None."""
+    for loss in (train_loss, val_loss):
+        if loss is not None and not math.isfinite(loss):
+            return f"loss became {loss} by step {step}"
+    return None
+
+
 def make_optimizer(params, name: str, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -83,8 +91,6 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
     x_lab, y_lab = data.x_train[data.labeled_idx], data.y_train[data.labeled_idx]  # gathered once
     n, bs = len(x_lab), cfg.batch_size
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
-    # torch.compile fuses the small ops of a step (on a GPU, launch overhead is most of a small model's
-    # step); the first call compiles, which the clock counts.
     forward = with_switches(model, cfg, device)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
     result = TrainResult(status="ok")
@@ -113,10 +119,9 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size)
         result.curve.append({"step": step, "seconds": train_seconds, "val_acc": val_acc, "val_loss": val_loss,
                              "train_loss": train_loss})
-        if (train_loss is not None and not math.isfinite(train_loss)) or not math.isfinite(val_loss):
-            result.status = "diverged"
-            bad = val_loss if train_loss is None or math.isfinite(train_loss) else train_loss
-            result.error = f"loss became {bad} by step {step}"
+        error = divergence(train_loss, val_loss, step)
+        if error:
+            result.status, result.error = "diverged", error
             break
         loss_sum.zero_()
         steps_since_eval = 0

@@ -46,12 +46,10 @@ def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = T
     return t.reset_index()
 
 
-def run_section(cells: pd.DataFrame, all_cells: pd.DataFrame, out_dir: Path) -> Section:
+def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
     sec = Section("What was run")
-    env = {}
-    for e in all_cells.get("env_json", pd.Series(dtype=object)).dropna():
-        env = json.loads(e)
-        break
+    envs = all_cells["env_json"].dropna()
+    env = json.loads(envs.iloc[0]) if len(envs) else {}
     axes = {a: ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(all_cells[a].dropna().unique()))
             for a in ["dataset", "model", "init", "activation", "batchnorm", "labeled_fraction", "lr", "seed"]}
     grid = pd.DataFrame({"axis": list(axes), "values": list(axes.values())})
@@ -91,7 +89,6 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     if all_cells.empty:
         raise FileNotFoundError(f"no readable cells under {out_dir}/cells"
                                 + (f" ({len(problems)} unreadable files)" if problems else ""))
-    all_cells = _with_result_extras(all_cells, out_dir)
     conf, n_boot = float(report_cfg.confidence), int(report_cfg.bootstrap_resamples)
     cells = metrics.best_lr(all_cells)
     targets = metrics.make_targets(all_cells, dict(report_cfg.absolute_targets or {}), list(report_cfg.relative_targets))
@@ -100,7 +97,7 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     reached = reached_all[reached_all["cell_id"].isin(cells["cell_id"])]
     headline = targets[-2] if len(targets) >= 2 and targets[-2].kind == "relative" else targets[-1]
     plots_dir = out_dir / "plots"
-    sections = [run_section(cells, all_cells, out_dir)]
+    sections = [run_section(all_cells, out_dir)]
 
     # The verdict first: the question the harness exists for.
     head_reached = reached[reached["target"] == headline.name]
@@ -197,18 +194,6 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     page = out_dir / "report.html"
     page.write_text(render_html(title, sections))
     return [md, page, out_dir / "cells.csv", out_dir / "cells.parquet", out_dir / "curves.parquet"]
-
-
-def _with_result_extras(cells: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
-    """Dataset sizes and the environment, read from each result file (the report's own columns)."""
-    extras = []
-    for cid in cells["cell_id"]:
-        r = json.loads((out_dir / "cells" / cid / "result.json").read_text())
-        sizes = r.get("data_sizes") or {}
-        extras.append({"cell_id": cid, "train_size": sizes.get("train"), "labeled_size": sizes.get("labeled"),
-                       "val_size": sizes.get("val"), "test_size": sizes.get("test"),
-                       "env_json": json.dumps(r.get("env")) if r.get("env") else None})
-    return cells.merge(pd.DataFrame(extras), on="cell_id")
 
 
 def _md_table(df: pd.DataFrame) -> str:
