@@ -5,10 +5,11 @@ and a deeper and a wider MLP, times interleaved repeats of:
   floor      a bare PyTorch loop: tensors on the device, index batches, forward, backward, step
   harness    bench.train.train, evaluations at their default schedule included
   naive      DataLoader(TensorDataset(...), shuffle=True) and loss.item() every step
-  parallel   bench.parallel.train_seeds with --seeds models, reported per model trained
+  parallel xS bench.parallel.train_seeds with S models together, for each S in --seeds, reported
+             per model trained (model-steps per second)
 and prints steps per second (median of --repeats) and the ratios. Writes results/speed/speed.json.
 
-    python scripts/bench_speed.py [--steps 300] [--repeats 5] [--seeds 4] [--device auto]
+    python scripts/bench_speed.py [--steps 1000] [--repeats 3] [--seeds 2,4,8] [--threads N] [--device auto]
 """
 from __future__ import annotations
 
@@ -103,23 +104,27 @@ def parallel(data, cfg: TrainConfig, depth: int, width: int, device, seeds: int)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--seeds", type=int, default=4, help="models trained together by the parallel engine")
+    p.add_argument("--steps", type=int, default=1000, help="as in make bench: its evaluation schedule")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seeds", default="2,4,8", help="models trained together by the parallel engine (a list)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, one per core)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="results/speed/speed.json")
     args = p.parse_args()
+    seed_counts = [int(v) for v in args.seeds.split(",")]
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     data = load_dataset(DataConfig(name="mnist5k"), device)
     cfg = TrainConfig(max_steps=args.steps)
-    runners = {"floor": floor, "harness": harness, "naive": naive,
-               "parallel": lambda *a: parallel(*a, seeds=args.seeds)}
+    runners = {"floor": floor, "harness": harness, "naive": naive}
+    runners.update({f"parallel x{k}": (lambda *a, k=k: parallel(*a, seeds=k)) for k in seed_counts})
     if device.type == "cuda":  # the GPU switches, off by default because they change the numbers
         runners["harness+bf16"] = lambda d, c, *a: harness(d, TrainConfig(**{**c.__dict__, "bf16": True}), *a)
         runners["harness+compile"] = lambda d, c, *a: harness(d, TrainConfig(**{**c.__dict__, "compile": True}), *a)
     report = {"device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
               else platform.processor() or "cpu", "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-              "torch": torch.__version__, "steps": args.steps, "repeats": args.repeats, "seeds": args.seeds,
+              "torch": torch.__version__, "steps": args.steps, "repeats": args.repeats, "seeds": seed_counts,
               "batch_size": cfg.batch_size, "models": {}}
     print(f"device {report['device']} ({report['device_name']}), {report['threads']} torch threads, "
           f"{args.steps} steps x {args.repeats} repeats, batch {cfg.batch_size}, parallel over {args.seeds} seeds")
@@ -131,14 +136,14 @@ def main() -> None:
             for k, fn in runners.items():
                 times[k].append(fn(data, cfg, depth, width, device))
         med = {k: statistics.median(v) for k, v in times.items()}
-        ratios = {"harness/floor": med["harness"] / med["floor"], "harness/naive": med["harness"] / med["naive"],
-                  "parallel/sequential": med["parallel"] / med["harness"]}
+        ratios = {"harness/floor": med["harness"] / med["floor"], "harness/naive": med["harness"] / med["naive"]}
+        ratios.update({f"{k}/sequential": med[k] / med["harness"] for k in med if k.startswith("parallel")})
         ratios.update({f"{k}/harness": med[k] / med["harness"] for k in med if k.startswith("harness+")})
         report["models"][label] = {"steps_per_second": med, "all": times, "ratios": ratios}
         print(f"\n{label}")
         for k, v in med.items():
-            unit = "model-steps/s" if k == "parallel" else "steps/s"
-            print(f"  {k:10s} {v:9.0f} {unit}   (runs: {', '.join(f'{t:.0f}' for t in times[k])})")
+            unit = "model-steps/s" if k.startswith("parallel") else "steps/s"
+            print(f"  {k:15s} {v:9.0f} {unit}   (runs: {', '.join(f'{t:.0f}' for t in times[k])})")
         print("  " + "   ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
