@@ -245,7 +245,7 @@ def run_job(cfg: DictConfig) -> list[dict]:
     if cfg.train.batch_size > len(data.labeled_idx):
         raise ConfigError("train.batch_size", cfg.train.batch_size,
                           f"must be <= the labeled set ({len(data.labeled_idx)} examples)")
-    if cfg.train.seed_parallel and len(seeds) > 1 and supports(cfg.model.name, cfg.activation.name):
+    if cfg.train.seed_parallel and len(seeds) > 1 and supports(cfg.model.name, cfg.activation.name, device.type):
         cells = run_cells_together(cfg, seeds, data, device)
     else:
         cells = (run_cell(cfg, s, data, device) for s in seeds)  # one at a time: each written as it ends

@@ -10,8 +10,9 @@ its own, and SGD (momentum, weight decay) and Adam are elementwise, so stacking 
 changes nothing. A model's curve therefore equals what it would have had alone, within float
 rounding (tested).
 
-Supported: MLPs with every activation but rrelu (its random slopes come from one global RNG stream,
-which a batched model cannot split per seed as sequential runs do); everything else trains one seed
+Supported: MLPs and CNNs with every activation but rrelu (its random slopes come from one global RNG stream,
+which a batched model cannot split per seed as sequential runs do); CNNs use it on a GPU only (on
+the CPU grouped convolutions are slower than one model at a time); everything else trains one seed
 at a time (`supports`).
 """
 from __future__ import annotations
@@ -28,31 +29,44 @@ from bench.models import Maxout, Net
 from bench.train import TrainResult, divergence, eval_steps, make_optimizer, with_switches
 
 
-def supports(model_name: str, activation: str) -> bool:
-    return model_name == "mlp" and activation != "rrelu"
+def supports(model_name: str, activation: str, device_type: str) -> bool:
+    """Where the batched engine is exact, and not slower: CNNs only on a GPU, since a grouped
+    convolution on the CPU ran at 0.87x of the models one after another (scripts/bench_speed.py
+    --models cnn, 2 cores), while on a GPU it turns S kernel launches into one."""
+    if activation == "rrelu":
+        return False
+    return model_name == "mlp" or (model_name == "cnn" and device_type == "cuda")
 
 
-class SeedBatchedMLP(nn.Module):
-    """S MLPs of one architecture stacked along a leading model dimension: x (S, B, in) -> (S, classes, B).
+class SeedBatchedNet(nn.Module):
+    """S `Net`s of one architecture as one model: x (S, B, *input) -> logits (S, classes, B).
 
-    Activations are feature-major, (S, features, B), and weights keep nn.Linear's (S, out, in) layout:
-    every layer is one torch.baddbmm(bias, W, h) whose weight gradient comes out of the backward bmm
-    already in the parameter's layout (the (S, B, features) layout with W transposed made autograd
-    copy each weight gradient into place: a third of the step). BatchNorm over a (1, S*C, B) view is
-    one fused call with per-model channels and running statistics, no transposes, and the logits
-    (S, classes, B) are cross_entropy's (N, C, d) form as they are."""
+    MLP: activations are feature-major, (S, features, B), and weights keep nn.Linear's (S, out, in)
+    layout: every layer is one torch.baddbmm(bias, W, h) whose weight gradient comes out of the
+    backward bmm already in the parameter's layout (the (S, B, features) layout with W transposed
+    made autograd copy each weight gradient into place: a third of the step). BatchNorm over a
+    (1, S*C, B) view is one fused call with per-model channels and running statistics.
+
+    CNN: the S models' channels side by side, (B, S*C, *spatial), and every convolution one grouped
+    convolution (groups=S: model s sees only its own channels), so BatchNorm, pooling and
+    activations work per channel, hence per model, unchanged.
+
+    Both end in the head as one baddbmm, and (S, classes, B) is cross_entropy's (N, C, d) form."""
 
     def __init__(self, nets: list[Net]):
         super().__init__()
         ref = nets[0]
         self.n_models = len(nets)
+        self.conv = isinstance(ref.blocks[0].layer, (nn.Conv1d, nn.Conv2d))
+        self.layers = [b.layer for b in ref.blocks]  # for the convolutions' stride and padding only
+        self.pools = nn.ModuleList([b.pool for b in ref.blocks])  # stateless; per channel
         self.act_kind = [self._act_kind(b.act) for b in ref.blocks]
         self.pieces = [b.act.pieces if isinstance(b.act, Maxout) else 1 for b in ref.blocks]
         self.negative_slope = [getattr(b.act, "negative_slope", 0.0) for b in ref.blocks]
         stack = lambda get: nn.Parameter(torch.stack([get(n).detach().clone() for n in nets]))  # noqa: E731
         self.weights = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.weight) for i in range(len(ref.blocks))])
-        self.biases = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.bias[:, None]) for i in range(len(ref.blocks))])
-        self.has_bn = [isinstance(b.norm, nn.BatchNorm1d) for b in ref.blocks]
+        self.biases = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.bias) for i in range(len(ref.blocks))])
+        self.has_bn = [isinstance(b.norm, (nn.BatchNorm1d, nn.BatchNorm2d)) for b in ref.blocks]
         self.bn_eps = [b.norm.eps if h else 0.0 for b, h in zip(ref.blocks, self.has_bn)]
         self.bn_momentum = [b.norm.momentum if h else 0.0 for b, h in zip(ref.blocks, self.has_bn)]
         self.bn_weight = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].norm.weight) if h else nn.Parameter(torch.empty(0))
@@ -63,7 +77,7 @@ class SeedBatchedMLP(nn.Module):
             if h:
                 self.register_buffer(f"running_mean{i}", torch.stack([n.blocks[i].norm.running_mean.clone() for n in nets]))
                 self.register_buffer(f"running_var{i}", torch.stack([n.blocks[i].norm.running_var.clone() for n in nets]))
-        self.prelu = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].act.weight[:, None]) if k == "prelu"
+        self.prelu = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].act.weight) if k == "prelu"
                                        else nn.Parameter(torch.empty(0)) for i, k in enumerate(self.act_kind)])
         self.head_weight = stack(lambda n: n.head.weight)
         self.head_bias = stack(lambda n: n.head.bias[:, None])
@@ -77,38 +91,56 @@ class SeedBatchedMLP(nn.Module):
         raise ValueError(f"seed-parallel training does not support {act}")
 
     def _batchnorm(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        # (S, C, B) viewed as (1, S*C, B): statistics over B for each of the S*C channels, each model's
-        # own, with its own running statistics: the same numbers as S BatchNorm1d layers.
-        s, c, b = h.shape
-        return F.batch_norm(h.reshape(1, s * c, b), getattr(self, f"running_mean{i}").view(-1),
-                            getattr(self, f"running_var{i}").view(-1), self.bn_weight[i].view(-1),
-                            self.bn_bias[i].view(-1), self.training, self.bn_momentum[i], self.bn_eps[i]).view(s, c, b)
+        # channels at dim 1 are each model's own: the same numbers as S BatchNorm layers
+        return F.batch_norm(h, getattr(self, f"running_mean{i}").view(-1), getattr(self, f"running_var{i}").view(-1),
+                            self.bn_weight[i].view(-1), self.bn_bias[i].view(-1), self.training,
+                            self.bn_momentum[i], self.bn_eps[i])
 
     def _activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        """Channels at dim 1: (S, C, B) for the MLP, (B, S*C, *spatial) for the CNN."""
         kind = self.act_kind[i]
         if kind == "relu":
             return F.relu(h)
         if kind == "leaky_relu":
             return F.leaky_relu(h, self.negative_slope[i])
-        if kind == "prelu":
-            return torch.where(h >= 0, h, self.prelu[i] * h)  # weight (S, 1 or C, 1)
+        if kind == "prelu":  # one slope per channel of each model
+            shape = (self.n_models, -1, 1) if not self.conv else (1, -1) + (1,) * (h.dim() - 2)
+            return torch.where(h >= 0, h, self.prelu[i].view(shape) * h)
         if kind == "maxout":  # unit u is channels u*k .. u*k+k-1, as in Maxout
-            s, ck, b = h.shape
-            return h.view(s, ck // self.pieces[i], self.pieces[i], b).amax(2)
+            k = self.pieces[i]
+            return h.view(h.shape[0], h.shape[1] // k, k, *h.shape[2:]).amax(2)
         return torch.tanh(h) if kind == "tanh" else torch.sigmoid(h)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _mlp_features(self, x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(2).transpose(1, 2)  # (S, in, B): a strided view, which bmm reads as it is
         for i in range(len(self.weights)):
-            h = torch.baddbmm(self.biases[i], self.weights[i], h)
+            h = torch.baddbmm(self.biases[i][:, :, None], self.weights[i], h)
+            if self.has_bn[i]:
+                s, c, b = h.shape
+                h = self._batchnorm(h.reshape(1, s * c, b), i).view(s, c, b)
+            h = self._activation(h, i)
+        return h
+
+    def _cnn_features(self, x: torch.Tensor) -> torch.Tensor:
+        s, b = x.shape[:2]
+        h = x.transpose(0, 1).reshape(b, s * x.shape[2], *x.shape[3:])  # (B, S*C, *spatial)
+        for i, layer in enumerate(self.layers):
+            w = self.weights[i]
+            conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
+            h = conv(h, w.view(-1, *w.shape[2:]), self.biases[i].view(-1), layer.stride, layer.padding,
+                     layer.dilation, groups=s)
             if self.has_bn[i]:
                 h = self._batchnorm(h, i)
-            h = self._activation(h, i)
+            h = self.pools[i](self._activation(h, i))
+        return h.reshape(b, s, -1).permute(1, 2, 0)  # (S, features, B), each model's flatten order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._cnn_features(x) if self.conv else self._mlp_features(x)
         return torch.baddbmm(self.head_bias, self.head_weight, h)
 
 
 @torch.no_grad()
-def evaluate_all(model: SeedBatchedMLP, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[list[float], list[float]]:
+def evaluate_all(model: SeedBatchedNet, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[list[float], list[float]]:
     """Per-model accuracy and mean cross-entropy over the same (x, y)."""
     was_training = model.training
     model.eval()
@@ -117,7 +149,7 @@ def evaluate_all(model: SeedBatchedMLP, x: torch.Tensor, y: torch.Tensor, batch_
     loss = torch.zeros(s, device=x.device)
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        out = model(xb.flatten(1).expand(s, -1, -1))  # (S, classes, B)
+        out = model(xb.expand(s, *xb.shape))  # (S, classes, B)
         correct += (out.argmax(1) == yb).sum(1)
         loss += F.cross_entropy(out, yb.expand(s, -1), reduction="none").sum(1)
     model.train(was_training)
@@ -129,9 +161,9 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
     `bench.train.train` would use it. Seconds in the curves are the shared wall clock divided by
     the number of models (the amortized cost of one model)."""
     device = data.x_train.device
-    model = SeedBatchedMLP(nets).to(device)
+    model = SeedBatchedNet(nets).to(device)
     s = model.n_models
-    x_lab, y_lab = data.x_train[data.labeled_idx].flatten(1), data.y_train[data.labeled_idx]
+    x_lab, y_lab = data.x_train[data.labeled_idx], data.y_train[data.labeled_idx]
     n, bs = len(x_lab), cfg.batch_size
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     forward = with_switches(model, cfg, device)

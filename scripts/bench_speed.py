@@ -1,7 +1,8 @@
 """Training-loop speed, measured side by side in one process.
 
 For the default model and data of `make bench` (mnist5k, MLP 2x256, BatchNorm, ReLU, batch 32, SGD)
-and a deeper and a wider MLP, times interleaved repeats of:
+and a deeper and a wider MLP (and, with --models, the CNN of the `full` preset), times interleaved
+repeats of:
   floor      a bare PyTorch loop: tensors on the device, index batches, forward, backward, step
   harness    bench.train.train, evaluations at their default schedule included
   naive      DataLoader(TensorDataset(...), shuffle=True) and loss.item() every step
@@ -9,7 +10,8 @@ and a deeper and a wider MLP, times interleaved repeats of:
              per model trained (model-steps per second)
 and prints steps per second (median of --repeats) and the ratios. Writes results/speed/speed.json.
 
-    python scripts/bench_speed.py [--steps 1000] [--repeats 3] [--seeds 2,4,8] [--threads N] [--device auto]
+    python scripts/bench_speed.py [--steps 1000] [--repeats 3] [--seeds 2,4,8] [--threads N]
+                                  [--models default,deeper,wider,cnn] [--device auto]
 """
 from __future__ import annotations
 
@@ -29,20 +31,25 @@ from bench.cell import resolve_device
 from bench.config import DataConfig, TrainConfig
 from bench.data import load_dataset
 from bench.inits.base import sync
-from bench.models import build_mlp
+from bench.models import build_cnn, build_mlp
 from bench.parallel import train_seeds
 from bench.train import make_optimizer, train
 
-MODELS = {"default (2x256)": (2, 256), "deeper (8x256)": (8, 256), "wider (2x1024)": (2, 1024)}
+MODELS = {  # name -> builder; ReLU and BatchNorm, as in the question's headline cell
+    "default": ("default (2x256)", lambda: build_mlp(784, 10, 2, 256, "relu", batchnorm=True)),
+    "deeper": ("deeper (8x256)", lambda: build_mlp(784, 10, 8, 256, "relu", batchnorm=True)),
+    "wider": ("wider (2x1024)", lambda: build_mlp(784, 10, 2, 1024, "relu", batchnorm=True)),
+    "cnn": ("cnn (conv 32, 64)", lambda: build_cnn((1, 28, 28), 10, [32, 64], 3, "relu", batchnorm=True)),
+}
 
 
-def new_model(depth: int, width: int, seed: int, device: torch.device):
+def new_model(build, seed: int, device: torch.device):
     torch.manual_seed(seed)
-    return build_mlp(784, 10, depth, width, "relu", batchnorm=True).to(device)
+    return build().to(device)
 
 
-def floor(data, cfg: TrainConfig, depth: int, width: int, device) -> float:
-    model = new_model(depth, width, 0, device)
+def floor(data, cfg: TrainConfig, build, device) -> float:
+    model = new_model(build, 0, device)
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     x, y = data.x_train[data.labeled_idx], data.y_train[data.labeled_idx]
     g = torch.Generator(device=device).manual_seed(0)
@@ -63,8 +70,8 @@ def floor(data, cfg: TrainConfig, depth: int, width: int, device) -> float:
     return cfg.max_steps / (time.perf_counter() - t)
 
 
-def harness(data, cfg: TrainConfig, depth: int, width: int, device) -> float:
-    model = new_model(depth, width, 0, device)
+def harness(data, cfg: TrainConfig, build, device) -> float:
+    model = new_model(build, 0, device)
     sync(device)
     t = time.perf_counter()
     train(model, data, cfg, torch.Generator(device=device).manual_seed(0))
@@ -72,8 +79,8 @@ def harness(data, cfg: TrainConfig, depth: int, width: int, device) -> float:
     return cfg.max_steps / (time.perf_counter() - t)
 
 
-def naive(data, cfg: TrainConfig, depth: int, width: int, device) -> float:
-    model = new_model(depth, width, 0, device)
+def naive(data, cfg: TrainConfig, build, device) -> float:
+    model = new_model(build, 0, device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     ds = TensorDataset(data.x_train[data.labeled_idx], data.y_train[data.labeled_idx])
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
@@ -92,8 +99,8 @@ def naive(data, cfg: TrainConfig, depth: int, width: int, device) -> float:
     return cfg.max_steps / (time.perf_counter() - t)
 
 
-def parallel(data, cfg: TrainConfig, depth: int, width: int, device, seeds: int) -> float:
-    nets = [new_model(depth, width, s, device) for s in range(seeds)]
+def parallel(data, cfg: TrainConfig, build, device, seeds: int) -> float:
+    nets = [new_model(build, s, device) for s in range(seeds)]
     gens = [torch.Generator(device=device).manual_seed(s) for s in range(seeds)]
     sync(device)
     t = time.perf_counter()
@@ -108,10 +115,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seeds", default="2,4,8", help="models trained together by the parallel engine (a list)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, one per core)")
+    p.add_argument("--models", default="default,deeper,wider", help=f"a list of: {', '.join(MODELS)}")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="results/speed/speed.json")
     args = p.parse_args()
     seed_counts = [int(v) for v in args.seeds.split(",")]
+    models = args.models.split(",")
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        p.error(f"unknown --models {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -128,13 +140,13 @@ def main() -> None:
               "batch_size": cfg.batch_size, "models": {}}
     print(f"device {report['device']} ({report['device_name']}), {report['threads']} torch threads, "
           f"{args.steps} steps x {args.repeats} repeats, batch {cfg.batch_size}, parallel over {args.seeds} seeds")
-    for label, (depth, width) in MODELS.items():
+    for label, build in [MODELS[m] for m in models]:
         for fn in runners.values():  # warm-up: allocator, kernels, first-call costs
-            fn(data, TrainConfig(max_steps=20), depth, width, device)
+            fn(data, TrainConfig(max_steps=20), build, device)
         times = {k: [] for k in runners}
         for _ in range(args.repeats):  # interleaved, so that drift of a shared machine hits all alike
             for k, fn in runners.items():
-                times[k].append(fn(data, cfg, depth, width, device))
+                times[k].append(fn(data, cfg, build, device))
         med = {k: statistics.median(v) for k, v in times.items()}
         ratios = {"harness/floor": med["harness"] / med["floor"], "harness/naive": med["harness"] / med["naive"]}
         ratios.update({f"{k}/sequential": med[k] / med["harness"] for k in med if k.startswith("parallel")})

@@ -4,7 +4,8 @@ import torch
 
 from bench.cell import initialize_model, run_job, seeded_generators
 from bench.data import load_dataset
-from bench.parallel import supports, train_seeds
+from bench.models import build_cnn, build_mlp
+from bench.parallel import SeedBatchedNet, supports, train_seeds
 from bench.train import train
 from tests.conftest import make_cfg
 
@@ -17,6 +18,8 @@ CPU = torch.device("cpu")
     ["activation=prelu", "model.batchnorm=true", "init=lsuv"],
     ["activation=leaky_relu", "model.batchnorm=false", "train.optimizer=adam", "train.lr=0.001"],
     ["activation=sigmoid", "model.batchnorm=true", "data.labeled_fraction=0.1"],
+    ["model=cnn", "model.channels=[8,16]", "activation=relu", "model.batchnorm=true"],
+    ["model=cnn", "model.channels=[8,16]", "activation=maxout", "model.batchnorm=false", "init=lsuv"],
 ])
 def test_each_models_curve_equals_its_curve_trained_alone(overrides):
     cfg = make_cfg(["data=digits", "train.max_steps=150", "model.width=64", *overrides])
@@ -45,7 +48,9 @@ def test_jobs_use_it_where_supported_and_fall_back_elsewhere(cfg_factory):
     assert [r["engine"] for r in done] == ["sequential"] * 2
     done = run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", "train.seed_parallel=false"))
     assert [r["engine"] for r in done] == ["sequential"] * 2
-    assert not supports("cnn", "relu") and not supports("mlp", "rrelu") and supports("mlp", "maxout")
+    done = run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", "model=cnn", "model.channels=[4,8]"))
+    assert [r["engine"] for r in done] == ["sequential"] * 2  # on the CPU a grouped convolution is slower
+    assert supports("cnn", "relu", "cuda") and not supports("cnn", "rrelu", "cuda") and not supports("mlp", "rrelu", "cpu")
 
 
 def test_divergence_and_early_stop_are_per_model(cfg_factory):
@@ -57,3 +62,49 @@ def test_divergence_and_early_stop_are_per_model(cfg_factory):
     outs = train_seeds(nets, data, cfg.train, [seeded_generators(s, CPU)[1] for s in (0, 1)])
     assert outs[0].status == "ok" and outs[0].curve[-1]["val_acc"] >= 0.85 and outs[0].final["step"] < 300
     assert outs[1].status == "diverged" and outs[1].final["test_acc"] is None
+
+
+BUILDERS = {
+    "mlp": (lambda act, bn: build_mlp(20, 5, 2, 6, act, bn, pieces=3), (20,)),
+    "conv1d": (lambda act, bn: build_cnn((2, 12), 5, [3, 4], 3, act, bn, pieces=3), (2, 12)),
+    "conv2d": (lambda act, bn: build_cnn((1, 8, 8), 5, [3, 4], 3, act, bn, pieces=3), (1, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "prelu", "maxout", "tanh", "sigmoid"])
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_one_batched_step_is_each_nets_own_step(kind, activation, batchnorm):
+    """Logits, every parameter's gradient and the BatchNorm running statistics of model s equal those
+    of net s run alone on its own batch: the batched model mixes nothing between models."""
+    build, shape = BUILDERS[kind]
+    nets = []
+    for s in range(3):
+        torch.manual_seed(s)
+        nets.append(build(activation, batchnorm))
+        if activation == "prelu":  # distinct slopes per model and channel, so a mix-up would show
+            for b in nets[-1].blocks:
+                b.act.weight.data.uniform_(0.05, 0.5)
+    batched = SeedBatchedNet(nets)
+    x = torch.randn(3, 7, *shape)  # each model its own batch of 7
+    y = torch.randint(0, 5, (3, 7))
+    out = batched(x)
+    assert out.shape == (3, 5, 7)
+    torch.nn.functional.cross_entropy(out, y, reduction="none").mean(1).sum().backward()
+    for s, net in enumerate(nets):
+        alone = net(x[s])
+        torch.testing.assert_close(out[s].T, alone, rtol=1e-5, atol=1e-6)
+        torch.nn.functional.cross_entropy(alone, y[s]).backward()
+        for i, block in enumerate(net.blocks):
+            torch.testing.assert_close(batched.weights[i].grad[s], block.layer.weight.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(batched.biases[i].grad[s], block.layer.bias.grad, rtol=1e-4, atol=1e-6)
+            if batchnorm:
+                torch.testing.assert_close(batched.bn_weight[i].grad[s], block.norm.weight.grad, rtol=1e-4, atol=1e-6)
+                torch.testing.assert_close(getattr(batched, f"running_mean{i}")[s], block.norm.running_mean)
+                torch.testing.assert_close(getattr(batched, f"running_var{i}")[s], block.norm.running_var)
+            if activation == "prelu":
+                torch.testing.assert_close(batched.prelu[i].grad[s], block.act.weight.grad, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(batched.head_weight.grad[s], net.head.weight.grad, rtol=1e-4, atol=1e-6)
+    batched.eval()  # eval mode reads each model's own running statistics
+    for s, net in enumerate(nets):
+        torch.testing.assert_close(batched(x)[s].T, net.eval()(x[s]), rtol=1e-5, atol=1e-6)
