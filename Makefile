@@ -31,8 +31,8 @@ report: setup  ## rewrite results/default/report.md from the cells on disk
 test: setup
 	$(PY) -m pytest -q
 
-speed: setup  ## training-loop speed benchmark -> results/speed/
-	$(PY) scripts/bench_speed.py
+speed: setup  ## training-loop speed benchmark -> results/speed/ (options: ARGS="--threads 1 --seeds 2,4,8,16")
+	$(PY) scripts/bench_speed.py $(ARGS)
 
 clean:  ## remove results, caches and the venv
 	rm -rf results/default results/smoke results/runs results/speed .cache .pytest_cache $(VENV)
