@@ -31,7 +31,7 @@ from bench.train import TrainResult, divergence, eval_steps, make_optimizer, wit
 
 def supports(model_name: str, activation: str, device_type: str) -> bool:
     """Where the batched engine is exact, and not slower: CNNs only on a GPU, since a grouped
-    convolution on the CPU ran at 0.87x of the models one after another (scripts/bench_speed.py
+    convolution on the CPU ran at 0.86-0.88x of the models one after another (scripts/bench_speed.py
     --models cnn, 2 cores), while on a GPU it turns S kernel launches into one."""
     if activation == "rrelu":
         return False
@@ -58,7 +58,8 @@ class SeedBatchedNet(nn.Module):
         ref = nets[0]
         self.n_models = len(nets)
         self.conv = isinstance(ref.blocks[0].layer, (nn.Conv1d, nn.Conv2d))
-        self.layers = [b.layer for b in ref.blocks]  # for the convolutions' stride and padding only
+        self.conv_fn = F.conv2d if isinstance(ref.blocks[0].layer, nn.Conv2d) else F.conv1d
+        self.conv_args = [(b.layer.stride, b.layer.padding, b.layer.dilation) if self.conv else None for b in ref.blocks]
         self.pools = nn.ModuleList([b.pool for b in ref.blocks])  # stateless; per channel
         self.act_kind = [self._act_kind(b.act) for b in ref.blocks]
         self.pieces = [b.act.pieces if isinstance(b.act, Maxout) else 1 for b in ref.blocks]
@@ -124,11 +125,8 @@ class SeedBatchedNet(nn.Module):
     def _cnn_features(self, x: torch.Tensor) -> torch.Tensor:
         s, b = x.shape[:2]
         h = x.transpose(0, 1).reshape(b, s * x.shape[2], *x.shape[3:])  # (B, S*C, *spatial)
-        for i, layer in enumerate(self.layers):
-            w = self.weights[i]
-            conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
-            h = conv(h, w.view(-1, *w.shape[2:]), self.biases[i].view(-1), layer.stride, layer.padding,
-                     layer.dilation, groups=s)
+        for i, w in enumerate(self.weights):  # w: (S, out, in, *kernel) -> (S*out, in, *kernel)
+            h = self.conv_fn(h, w.view(-1, *w.shape[2:]), self.biases[i].view(-1), *self.conv_args[i], groups=s)
             if self.has_bn[i]:
                 h = self._batchnorm(h, i)
             h = self.pools[i](self._activation(h, i))
