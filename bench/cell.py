@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import models, results
 from bench.config import ConfigError, validate
-from bench.data import Dataset, UnlabeledPool, data_key, load_dataset
+from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.inits import InitCost, run_init
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
@@ -188,7 +188,7 @@ def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) ->
     """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
     failure inside the cell)."""
     result, model = start_cell(cfg, seed, data, device)
-    return finish(result) if model is None else train_cell(cfg, seed, result, model, data, device)
+    return finish(result) if model is None else train_cell(cfg, seed, result, model, for_seed(data, cfg.data, seed), device)
 
 
 def run_cells_together(cfg: DictConfig, seeds: list[int], data: Dataset, device: torch.device) -> list[dict]:
@@ -197,9 +197,10 @@ def run_cells_together(cfg: DictConfig, seeds: list[int], data: Dataset, device:
     ready = [(s, r, m) for s, r, m in started if m is not None]
     done = [finish(r) for _, r, m in started if m is None]
     if len(ready) < 2:
-        return done + [train_cell(cfg, s, r, m, data, device) for s, r, m in ready]
+        return done + [train_cell(cfg, s, r, m, for_seed(data, cfg.data, s), device) for s, r, m in ready]
     try:
-        outs = train_seeds([m for _, _, m in ready], data, cfg.train, [seeded_generators(s, device)[1] for s, _, _ in ready])
+        outs = train_seeds([m for _, _, m in ready], [for_seed(data, cfg.data, s) for s, _, _ in ready], cfg.train,
+                           [seeded_generators(s, device)[1] for s, _, _ in ready])
     except Exception as e:  # noqa: BLE001
         for _, r, _ in ready:
             record_failure(r, e)

@@ -23,6 +23,7 @@ EVAL_SCHEDULES = ("log", "every")
 DEVICES = ("auto", "cpu", "cuda")
 CORRUPTIONS = ("masking", "gaussian")
 KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
+LABELED_SUBSETS = ("per_seed", "fixed")
 
 
 class ConfigError(ValueError):
@@ -37,7 +38,10 @@ class ConfigError(ValueError):
 class DataConfig:
     name: str = "mnist5k"
     labeled_fraction: float = 1.0
-    seed: int = 0  # fixes the train/val(/test) split and the labeled subset, for every strategy alike
+    seed: int = 0  # fixes the train/val(/test) split, for every strategy alike
+    # per_seed: seed s draws its own class-stratified labeled subset, shared by every strategy at seed s
+    # (paired comparisons over labeled subsets); fixed: one subset (from data.seed) for every seed
+    labeled_subset: str = "per_seed"
     val_fraction: float = 0.1
     test_fraction: float = 0.2  # only for datasets without an official test split
     size: int = 5000  # mnist1d: number of generated samples (train + test)
@@ -122,6 +126,7 @@ class ReportConfig:
     baseline_batchnorm: bool = False
     bootstrap_resamples: int = 2000
     confidence: float = 0.95
+    equivalence_margin: float = 1.0  # accuracy points: a verdict row inside +-margin is "equivalent"
 
 
 @dataclass
@@ -187,12 +192,32 @@ def labeled_size(n_train: int, labeled_fraction: float, num_classes: int) -> int
     return max(num_classes, int(math.floor(n_train * labeled_fraction)))
 
 
+def validate_report(r: DictConfig | ReportConfig) -> None:
+    """The report's settings: checked before a sweep trains, and by `python -m bench.report`."""
+    if not (0.5 <= r.confidence < 1):
+        raise ConfigError("report.confidence", r.confidence, "must be in [0.5, 1)")
+    if not isinstance(r.bootstrap_resamples, int) or r.bootstrap_resamples < 100:
+        raise ConfigError("report.bootstrap_resamples", r.bootstrap_resamples, "must be an integer >= 100")
+    if not (0 < r.equivalence_margin <= 100):
+        raise ConfigError("report.equivalence_margin", r.equivalence_margin, "must be in (0, 100] accuracy points")
+    for share in r.relative_targets:
+        if not (0 < share <= 1):
+            raise ConfigError("report.relative_targets", list(r.relative_targets), "each must be in (0, 1]")
+    for dataset, accs in (r.absolute_targets or {}).items():
+        if any(not (0 < float(a) <= 1) for a in accs):
+            raise ConfigError(f"report.absolute_targets.{dataset}", list(accs), "each must be in (0, 1]")
+    _one_of("report.baseline_init", r.baseline_init, INITS)
+
+
 def validate(cfg: DictConfig | Config) -> None:
     """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
     d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
     _one_of("data", d.name, DATASETS)
     if not (0 < d.labeled_fraction <= 1):
         raise ConfigError("data.labeled_fraction", d.labeled_fraction, "must be in (0, 1]")
+    _one_of("data.labeled_subset", d.labeled_subset, LABELED_SUBSETS)
+    if d.seed < 0:
+        raise ConfigError("data.seed", d.seed, "must be >= 0")
     if not (0 < d.val_fraction < 1):
         raise ConfigError("data.val_fraction", d.val_fraction, "must be in (0, 1)")
     if not (0 < d.test_fraction < 1):
@@ -236,9 +261,12 @@ def validate(cfg: DictConfig | Config) -> None:
     _positive("train.eval_batch_size", t.eval_batch_size)
     if t.target_val_acc is not None and not (0 < t.target_val_acc <= 1):
         raise ConfigError("train.target_val_acc", t.target_val_acc, "must be in (0, 1] or null")
+    validate_report(cfg.report)
     _one_of("device", cfg.device, DEVICES)
     _positive("threads", cfg.threads, strict=False)
     _positive("n_seeds", cfg.n_seeds)
+    if cfg.seed < 0:
+        raise ConfigError("seed", cfg.seed, "must be >= 0")
     labeled = labeled_size(train_pool_size(d), d.labeled_fraction, NUM_CLASSES[d.name])
     if t.batch_size > labeled:
         raise ConfigError("train.batch_size", t.batch_size,

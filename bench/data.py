@@ -2,8 +2,11 @@
 the unlabeled pool.
 
 Every loader returns raw arrays (x: float, shape (N, C, ...) ; y: int); `load_dataset` then splits,
-normalizes with train statistics and moves everything to the device once. The split and the labeled
-subset depend on `data.seed` only, so every strategy in a grid sees the same labels.
+normalizes with train statistics and moves everything to the device once. The train/val/test split
+depends on `data.seed` only. The labeled subset is drawn per seed by default (`data.labeled_subset=per_seed`,
+from data.seed and the cell's seed): seed s of every strategy trains on the same labels, so strategies are
+compared seed by seed, and the seeds together sample which examples happen to be labeled.
+`data.labeled_subset=fixed` gives every seed the one subset drawn from data.seed.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -171,7 +176,7 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
         x_test, y_test, x, y = x[test_idx], y[test_idx], x[keep], y[keep]
     val_idx, train_idx = stratified_split(y, cfg.val_fraction, rng)
     x_val, y_val, x, y = x[val_idx], y[val_idx], x[train_idx], y[train_idx]
-    labeled_idx, _ = stratified_split(y, cfg.labeled_fraction, rng)
+    labeled_idx, _ = stratified_split(y, cfg.labeled_fraction, rng)  # the fixed design's subset
 
     # Normalize per channel with statistics of the whole train split (the unlabeled pool: no labels used).
     axes = (0,) + tuple(range(2, x.ndim))
@@ -187,6 +192,23 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
         x_test=t((x_test - mean) / std), y_test=t(y_test, torch.int64),
         num_classes=int(max(y.max(), y_test.max()) + 1),
     )
+
+
+def labeled_subset_seed(cfg: DataConfig, seed: int) -> int | None:
+    """The seed that draws a cell's labeled subset: None for the fixed design (the subset of
+    `load_dataset`), else one derived from data.seed and the cell's seed."""
+    return None if cfg.labeled_subset == "fixed" else int(np.random.SeedSequence([cfg.seed, seed]).generate_state(1)[0])
+
+
+def for_seed(data: Dataset, cfg: DataConfig, seed: int) -> Dataset:
+    """The dataset as seed `seed` trains on it: same splits, and that seed's labeled subset (the same
+    for every strategy, so cells of one seed are paired)."""
+    subset_seed = labeled_subset_seed(cfg, seed)
+    if subset_seed is None:
+        return data
+    y = data.y_train.cpu().numpy()
+    idx, _ = stratified_split(y, cfg.labeled_fraction, np.random.default_rng(subset_seed))
+    return dataclasses.replace(data, labeled_idx=torch.as_tensor(idx, dtype=torch.int64).to(data.y_train.device))
 
 
 def data_key(cfg: DataConfig) -> str:

@@ -156,13 +156,6 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: 
     return _two_sample_ci(a, b, np.divide, point, confidence, resamples, seed)
 
 
-def diff_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
-            seed: int = 0) -> tuple[float, float, float]:
-    """median(a) - median(b) with a two-sample percentile bootstrap interval."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return _two_sample_ci(a, b, np.subtract, np.median(a) - np.median(b), confidence, resamples, seed)
-
-
 def speedups(reached: pd.DataFrame, cells: pd.DataFrame, baseline_init: str, baseline_batchnorm: bool,
              confidence: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
     """Baseline steps / strategy steps per workload and activation (> 1: faster than the baseline)."""
@@ -198,59 +191,207 @@ def performance_profiles(reached: pd.DataFrame, cells: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
-def verdict(cells: pd.DataFrame, reached: pd.DataFrame, confidence: float = 0.95,
-            resamples: int = 2000) -> pd.DataFrame:
-    """Autoencoder pretraining against the better of LSUV and Krähenbühl (chosen on median final
-    validation accuracy), with BatchNorm and a ReLU-family activation, per dataset, model and labeled
-    fraction: differences in test accuracy and in steps-to-target with bootstrap intervals, and a
-    sentence computed from them."""
+# ---------------------------------------------------------------- paired comparisons (the verdict)
+#
+# Why the paired t interval: cells of one seed share the labeled subset and the batch order, so the
+# per-seed difference removes what the subset does to both arms, and the question becomes a one-sample
+# interval for the mean difference at small n (3 to 10 seeds). Its coverage is exact for normal
+# differences and holds for the symmetric, heavier-tailed differences A/A comparisons give
+# (tests/test_metrics.py simulates both at n = 3, 5, 8 and the default). The alternatives fail at these
+# n: Wilcoxon's signed-rank test and the sign-flip permutation test cannot reach p < 0.05 below 6 seeds
+# (their smallest two-sided p is 2 / 2**n), and percentile or BCa bootstraps of 2-5 values give
+# intervals about as wide as the values' range, which claimed an effect in 29% of A/A comparisons at n=2
+# and 11% at n=3.
+
+MIN_PAIRS = 3  # below this no comparison is claimed, whatever the interval says
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A paired comparison of per-seed differences (arm A minus arm B)."""
+    n: int
+    mean: float
+    sd: float
+    lo: float
+    hi: float
+    p: float
+
+
+def paired_t(diffs: np.ndarray, confidence: float = 0.95) -> Paired:
+    """Mean of the per-seed differences with its t interval and the two-sided p-value of 'no difference'."""
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n == 0:
+        return Paired(0, np.nan, np.nan, np.nan, np.nan, np.nan)
+    mean = float(d.mean())
+    if n == 1:
+        return Paired(1, mean, np.nan, -np.inf, np.inf, 1.0)
+    sd = float(d.std(ddof=1))
+    if sd == 0:  # every seed gave the same difference: the interval is that value
+        return Paired(n, mean, 0.0, mean, mean, 1.0 if mean == 0 else 0.0)
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)
+    p = float(2 * stats.t.sf(abs(mean) / (sd / np.sqrt(n)), n - 1))
+    return Paired(n, mean, sd, mean - half, mean + half, p)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment: the family of verdict rows keeps its error rate at alpha."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true mean difference that n paired seeds with this spread find with the given
+    power (two-sided paired t test at alpha)."""
+    if n < 2 or not np.isfinite(sd):
+        return np.inf
+    return float((stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n))
+
+
+def seeds_to_settle(mean: float, sd: float, margin: float, alpha: float = 0.05, power: float = 0.8,
+                    most: int = 1000) -> int | None:
+    """About how many paired seeds, at the observed spread, would end an inconclusive comparison: the
+    fewest that detect a difference of the observed size, or whose interval fits inside the
+    equivalence margin around the observed mean (whichever comes first). None: more than `most`."""
+    if not np.isfinite(sd):
+        return None
+    for n in range(MIN_PAIRS, most + 1):
+        if sd == 0:
+            return n
+        q = stats.t.ppf(1 - alpha / 2, n - 1)
+        if detectable_effect(sd, n, alpha, power) <= abs(mean):
+            return n
+        if abs(mean) + q * sd / np.sqrt(n) < margin:
+            return n
+    return None
+
+
+OUTCOMES = ("helps", "hurts", "equivalent", "inconclusive")
+
+
+def outcome(c: Paired, p_adjusted: float, margin: float, alpha: float = 0.05) -> str:
+    """One of OUTCOMES: helps / hurts when the (multiplicity-adjusted) test rejects no difference,
+    equivalent when the whole interval lies inside +-margin, inconclusive otherwise and always below
+    MIN_PAIRS seeds."""
+    if c.n < MIN_PAIRS or np.isnan(c.mean):
+        return "inconclusive"
+    if p_adjusted < alpha:
+        return "helps" if c.mean > 0 else "hurts"
+    if -margin < c.lo and c.hi < margin:
+        return "equivalent"
+    return "inconclusive"
+
+
+def pair_by_seed(a: pd.DataFrame, b: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Cells of two arms matched on seed (same labeled subset and batch order): seed, a, b."""
+    return a[["seed", value]].merge(b[["seed", value]], on="seed", suffixes=("_a", "_b")).sort_values("seed")
+
+
+def choose_rival(g: pd.DataFrame, names=("lsuv", "krahenbuhl")) -> tuple[str | None, str]:
+    """The better data-dependent init of one workload on validation accuracy (never test): highest
+    median final validation accuracy over seeds; a tie goes to the higher mean, then to the name first
+    in alphabetical order. Returns (name, how it was decided)."""
+    scores = []
+    for name in names:
+        v = g.loc[g["init"] == name, "final_val_acc"].astype(float)
+        if len(v):
+            scores.append((-v.median(), -v.mean(), name))
+    if not scores:
+        return None, "no rival"
+    scores.sort()
+    if len(scores) == 1:
+        return scores[0][2], "the only rival present"
+    if scores[0][0] != scores[1][0]:
+        return scores[0][2], "higher median validation accuracy"
+    if scores[0][1] != scores[1][1]:
+        return scores[0][2], "tie on median validation accuracy, higher mean"
+    return scores[0][2], "tie on median and mean validation accuracy, alphabetical"
+
+
+def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margin: float) -> dict:
+    """Paired numbers of one comparison: test accuracy (AE minus rival, per seed) and the steps ratio
+    (rival / AE per seed, over the seeds where both reached the target)."""
+    acc = pair_by_seed(ae, rival, "test_acc")
+    diffs = (acc["test_acc_a"] - acc["test_acc_b"]).to_numpy(dtype=float)
+    c = paired_t(diffs, confidence)
+    alpha = 1 - confidence
+    steps = pair_by_seed(ae, rival, "steps")
+    both = steps[np.isfinite(steps["steps_a"]) & np.isfinite(steps["steps_b"])]
+    log_ratio = paired_t(np.log(both["steps_b"].to_numpy(float) / both["steps_a"].to_numpy(float)), confidence)
+    return {
+        "n_pairs": c.n, "n_unpaired": len(ae) + len(rival) - 2 * len(acc), "n_dropped": len(acc) - c.n,
+        "diffs": [float(x) for x in diffs if np.isfinite(x)], "seeds": [int(s) for s, x in zip(acc["seed"], diffs)
+                                                                        if np.isfinite(x)],
+        "test_acc_diff": c.mean, "test_acc_lo": c.lo, "test_acc_hi": c.hi, "sd": c.sd, "p": c.p,
+        "detectable": detectable_effect(c.sd, c.n, alpha),
+        "settle_seeds": seeds_to_settle(c.mean, c.sd, margin, alpha),
+        "ae_reached": int(np.isfinite(steps["steps_a"]).sum()), "rival_reached": int(np.isfinite(steps["steps_b"]).sum()),
+        "speedup": float(np.exp(log_ratio.mean)) if log_ratio.n >= MIN_PAIRS else np.nan,
+        "speedup_lo": float(np.exp(log_ratio.lo)) if log_ratio.n >= MIN_PAIRS else np.nan,
+        "speedup_hi": float(np.exp(log_ratio.hi)) if log_ratio.n >= MIN_PAIRS else np.nan,
+        "speedup_n": log_ratio.n,
+    }
+
+
+def verdict(cells: pd.DataFrame, reached: pd.DataFrame, confidence: float = 0.95, margin: float = 0.01,
+            all_rivals: bool = False) -> pd.DataFrame:
+    """Autoencoder pretraining against the better of LSUV and Krähenbühl (`choose_rival`), with
+    BatchNorm and a ReLU-family activation, per dataset, model and labeled fraction, on per-seed paired
+    differences. `cells` holds each group at its chosen learning rate; `reached` the steps to the
+    headline target. Each row ends in one of OUTCOMES, decided on Holm-adjusted p-values over the rows
+    of the returned table; `margin` is the equivalence margin in accuracy (0.01 = 1 point).
+    all_rivals: one row per rival present (a `chosen` column marks the verdict's), else only the
+    chosen rival's rows."""
     df = cells[(cells["batchnorm"] == True) & cells["activation"].isin(RELU_FAMILY)]  # noqa: E712
-    df = df.merge(reached[["cell_id", "steps", "target"]], on="cell_id")
+    df = df.merge(reached[["cell_id", "steps"]], on="cell_id", how="left")
+    df["steps"] = df["steps"].fillna(np.inf)
     rows = []
     for key, g in df.groupby(WORKLOAD + ["activation"], dropna=False):
         ae = g[g["init"] == "autoencoder"]
-        rivals = {name: g[g["init"] == name] for name in ("lsuv", "krahenbuhl") if (g["init"] == name).any()}
-        if ae.empty or not rivals:
+        chosen, why = choose_rival(g)
+        if ae.empty or chosen is None:
             continue
-        rival = max(rivals, key=lambda n: (rivals[n]["final_val_acc"].median(), n))
-        r = rivals[rival]
-        acc_d, acc_lo, acc_hi = diff_ci(ae["test_acc"].fillna(0.0).to_numpy(), r["test_acc"].fillna(0.0).to_numpy(),
-                                        confidence, resamples)
-        ratio, r_lo, r_hi = ratio_ci(r["steps"].to_numpy(), ae["steps"].to_numpy(), confidence, resamples)
-        rows.append({**dict(zip(WORKLOAD + ["activation"], key)), "rival": rival, "n_ae": len(ae), "n_rival": len(r),
-                     "test_acc_diff": acc_d, "test_acc_lo": acc_lo, "test_acc_hi": acc_hi,
-                     "speedup": ratio, "speedup_lo": r_lo, "speedup_hi": r_hi,
-                     "sentence": verdict_sentence(key[2], rival, acc_d, acc_lo, acc_hi, ratio, r_lo, r_hi, confidence)})
-    return pd.DataFrame(rows)
+        for rival in (("lsuv", "krahenbuhl") if all_rivals else (chosen,)):
+            r = g[g["init"] == rival]
+            if r.empty:
+                continue
+            rows.append({**dict(zip(WORKLOAD + ["activation"], key)), "rival": rival, "chosen": rival == chosen,
+                         "rival_rule": why, "n_ae": len(ae), "n_rival": len(r),
+                         **compare_arms(ae, r, confidence, margin)})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["p_holm"] = holm(out["p"].to_numpy())
+    out["outcome"] = [outcome(Paired(r.n_pairs, r.test_acc_diff, r.sd, r.test_acc_lo, r.test_acc_hi, r.p),
+                              r.p_holm, margin, 1 - confidence) for r in out.itertuples()]
+    out["sentence"] = [verdict_sentence(r, confidence, margin) for r in out.to_dict("records")]
+    return out
 
 
-def _direction(lo: float, hi: float, neutral: float) -> str:
-    if np.isnan(lo) or np.isnan(hi):
-        return "unknown"
-    if lo > neutral:
-        return "helps"
-    if hi < neutral:
-        return "hurts"
-    return "no clear difference"
-
-
-def verdict_sentence(fraction: float, rival: str, acc_d: float, acc_lo: float, acc_hi: float,
-                     ratio: float, r_lo: float, r_hi: float, confidence: float) -> str:
-    """One sentence from the two intervals: an effect is claimed only where its interval excludes
-    no effect (0 points of accuracy, a speed ratio of 1)."""
+def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
+    """One sentence from a verdict row: the outcome word first, then the numbers behind it."""
     level = f"{confidence:.0%}"
-    accuracy = {"helps": "autoencoder pretraining helps", "hurts": "autoencoder pretraining hurts",
-                "no clear difference": "no clear difference between autoencoder pretraining and",
-                "unknown": "too few cells to compare autoencoder pretraining with"}[_direction(acc_lo, acc_hi, 0.0)]
-    accuracy += f" {rival}" if accuracy.endswith(("and", "with")) else f" against {rival}"
-    speed = {"helps": "it reaches the target faster", "hurts": "it reaches the target slower",
-             "no clear difference": "no clear difference in steps-to-target",
-             "unknown": "steps-to-target cannot be compared (too few seeds reached the target)"}[_direction(r_lo, r_hi, 1.0)]
-    numbers = f"test accuracy {acc_d * 100:+.1f} points, {level} CI {acc_lo * 100:+.1f} to {acc_hi * 100:+.1f}"
-    if np.isinf(ratio):
-        speed += f" ({rival} did not reach the target in most seeds; the ratio is at least {r_lo:.2f})"
-    elif ratio == 0:
-        speed += " (pretraining did not reach the target in most seeds)"
-    elif np.isfinite(ratio):
-        speed += f" (x{ratio:.2f}, {level} CI {r_lo:.2f} to {r_hi:.2f})"
-    return f"At {fraction:g} labeled: {accuracy} ({numbers}); {speed}."
+    head = f"At {r['labeled_fraction']:g} labeled, against {r['rival']}: **{r['outcome']}**"
+    if r["n_pairs"] < MIN_PAIRS:
+        return (f"{head}: only {r['n_pairs']} paired seed{'s' if r['n_pairs'] != 1 else ''}; a comparison needs "
+                f"at least {MIN_PAIRS}.")
+    nums = (f"test accuracy {r['test_acc_diff'] * 100:+.1f} points ({level} CI {r['test_acc_lo'] * 100:+.1f} to "
+            f"{r['test_acc_hi'] * 100:+.1f}, {r['n_pairs']} paired seeds, Holm-adjusted p = {r['p_holm']:.2g})")
+    detect = f"these seeds detect a difference of {r['detectable'] * 100:.1f} points"
+    if r["outcome"] == "equivalent":
+        tail = f"the whole interval lies within the ±{margin * 100:g}-point margin"
+    elif r["outcome"] == "inconclusive":
+        settle = r["settle_seeds"]
+        tail = detect + (f"; about {settle} seeds would settle it" if settle is not None
+                         else "; more than 1000 seeds would be needed at this spread")
+    else:
+        tail = detect
+    return f"{head}: {nums}; {tail}."

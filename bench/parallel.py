@@ -154,15 +154,23 @@ def evaluate_all(model: SeedBatchedNet, x: torch.Tensor, y: torch.Tensor, batch_
     return [c / len(x) for c in correct.tolist()], [v / len(x) for v in loss.tolist()]
 
 
-def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Generator]) -> list[TrainResult]:
-    """Train initialized `nets` together; generators[i] fixes model i's batch order exactly as
-    `bench.train.train` would use it. Seconds in the curves are the shared wall clock divided by
-    the number of models (the amortized cost of one model)."""
+def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[torch.Generator]) -> list[TrainResult]:
+    """Train initialized `nets` together; datas[i] is model i's dataset (its own labeled subset, the
+    same splits) and generators[i] fixes its batch order exactly as `bench.train.train` would use
+    them. Seconds in the curves are the shared wall clock divided by the number of models (the
+    amortized cost of one model)."""
+    data = datas[0]
     device = data.x_train.device
     model = SeedBatchedNet(nets).to(device)
     s = model.n_models
-    x_lab, y_lab = data.x_train[data.labeled_idx], data.y_train[data.labeled_idx]
-    n, bs = len(x_lab), cfg.batch_size
+    if len({len(d.labeled_idx) for d in datas}) != 1:
+        raise ValueError("seed-parallel training needs labeled subsets of one size")
+    # (S, n): each model's labeled examples as indices into the shared train split; a batch is then
+    # one gather of indices and one of inputs (no per-model copy of the labeled set, which at 100% of
+    # MNIST would be 190 MB a model)
+    labeled = torch.stack([d.labeled_idx for d in datas])
+    rows = torch.arange(s, device=device)[:, None]
+    n, bs = labeled.shape[1], cfg.batch_size
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     forward = with_switches(model, cfg, device)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
@@ -182,8 +190,9 @@ def train_seeds(nets: list[Net], data: Dataset, cfg, generators: list[torch.Gene
                 perms, pos = new_perms(), 0
             idx = perms[:, pos:pos + bs]  # (S, B): each model its own batch
             pos += bs
-            out = forward(x_lab[idx])
-            losses = F.cross_entropy(out.float(), y_lab[idx], reduction="none").mean(1)
+            batch = labeled[rows, idx]
+            out = forward(data.x_train[batch])
+            losses = F.cross_entropy(out.float(), data.y_train[batch], reduction="none").mean(1)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()  # sum: each model gets the gradient of its own mean loss
             opt.step()

@@ -89,6 +89,8 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
             "final_step": final.get("step"), "final_val_acc": final.get("val_acc"),
             "test_acc": final.get("test_acc"), "train_seconds": final.get("train_seconds"),
             "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
+            # results written before per-seed subsets existed all used the fixed design
+            "labeled_subset": (r.get("config") or {}).get("data", {}).get("labeled_subset", "fixed"),
             "device": (r.get("env") or {}).get("device"),
             **{f"{split}_size": (r.get("data_sizes") or {}).get(split) for split in ("train", "labeled", "val", "test")},
             "env_json": json.dumps(r["env"]) if r.get("env") else None,

@@ -104,7 +104,7 @@ def parallel(data, cfg: TrainConfig, build, device, seeds: int) -> float:
     gens = [torch.Generator(device=device).manual_seed(s) for s in range(seeds)]
     sync(device)
     t = time.perf_counter()
-    train_seeds(nets, data, cfg, gens)
+    train_seeds(nets, [data] * seeds, cfg, gens)
     sync(device)
     return seeds * cfg.max_steps / (time.perf_counter() - t)  # model-steps per second
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bench.config import ConfigError, DataConfig
-from bench.data import expected_files, load_dataset, stratified_split
+from bench.data import expected_files, for_seed, load_dataset, stratified_split
 from tests.conftest import CACHE
 
 CPU = torch.device("cpu")
@@ -28,6 +28,20 @@ def test_mnist5k_splits_are_disjoint_normalized_and_fixed_by_data_seed():
     # test and validation rows are not in train: compare exact images
     train_rows = {r.numpy().tobytes() for r in d.x_train.flatten(1)}
     assert not any(r.numpy().tobytes() in train_rows for r in d.x_test.flatten(1)[:200])
+
+
+def test_each_seed_draws_its_own_labeled_subset_and_fixed_gives_one():
+    cfg = DataConfig(name="digits", labeled_fraction=0.05)
+    d = load_dataset(cfg, CPU)
+    s0, s1, s0_again = for_seed(d, cfg, 0), for_seed(d, cfg, 1), for_seed(d, cfg, 0)
+    assert torch.equal(s0.labeled_idx, s0_again.labeled_idx)  # the same for every strategy at seed 0
+    assert len(s0.labeled_idx) == len(s1.labeled_idx)  # stratified: same size every seed
+    assert len(set(s0.labeled_idx.tolist()) & set(s1.labeled_idx.tolist())) < len(s0.labeled_idx) // 2
+    assert torch.equal(s0.x_val, s1.x_val)  # only the labeled subset moves with the seed
+    assert torch.bincount(s1.y_train[s1.labeled_idx], minlength=10).min() >= 1
+    fixed = DataConfig(name="digits", labeled_fraction=0.05, labeled_subset="fixed")
+    assert torch.equal(for_seed(d, fixed, 0).labeled_idx, for_seed(d, fixed, 7).labeled_idx)
+    assert torch.equal(for_seed(d, fixed, 7).labeled_idx, d.labeled_idx)
 
 
 def test_labeled_subset_has_at_least_one_per_class():

@@ -73,28 +73,113 @@ def test_performance_profile_shares():
     assert share[("random", 1.0)] == 0.5 and share[("random", 2.0)] == 1.0
 
 
-def verdict_cells(ae_acc, rival_acc, ae_steps, rival_steps):
+def verdict_cells(ae_acc, rival_acc, ae_steps, rival_steps, ae_seeds=None, rival_seeds=None, margin=0.01):
     spec, steps = [], {}
-    for init, accs, st in [("autoencoder", ae_acc, ae_steps), ("lsuv", rival_acc, rival_steps)]:
-        for seed, (a, s) in enumerate(zip(accs, st)):
+    for init, accs, st, seeds in [("autoencoder", ae_acc, ae_steps, ae_seeds), ("lsuv", rival_acc, rival_steps, rival_seeds)]:
+        for seed, a, s in zip(seeds or range(len(accs)), accs, st):
             cid = f"{init}{seed}"
             spec.append({"cell_id": cid, "init": init, "seed": seed, "test_acc": a, "final_val_acc": a,
                          "labeled_fraction": 0.01})
             steps[cid] = s
     cells, _ = make(spec, {})
     reached = pd.DataFrame({"cell_id": list(steps), "steps": list(map(float, steps.values())), "target": "t"})
-    return metrics.verdict(cells, reached, 0.95, 500).iloc[0]
+    return metrics.verdict(cells, reached, 0.95, margin).iloc[0]
 
 
-def test_verdict_says_helps_when_the_interval_excludes_zero():
-    v = verdict_cells([.80, .81, .82, .80, .81], [.60, .61, .62, .60, .61], [100] * 5, [400] * 5)
-    assert v["test_acc_diff"] == pytest.approx(0.20)
-    assert v["test_acc_lo"] > 0 and v["speedup"] == pytest.approx(4.0)
-    assert "autoencoder pretraining helps" in v["sentence"] and "faster" in v["sentence"]
+def test_verdict_says_helps_on_paired_differences():
+    # per-seed differences .20 .19 .22 .20 .22: mean .206, sd .0134 -> t interval .206 +- 2.776*.0134/sqrt(5)
+    v = verdict_cells([.80, .81, .83, .80, .82], [.60, .62, .61, .60, .60], [100] * 5, [400] * 5)
+    assert v["test_acc_diff"] == pytest.approx(0.206)
+    assert v["test_acc_lo"] == pytest.approx(0.206 - 2.776 * 0.013416 / 5 ** 0.5, abs=1e-4)
+    assert v["outcome"] == "helps" and v["n_pairs"] == 5 and v["speedup"] == pytest.approx(4.0)
+    assert "**helps**" in v["sentence"] and "5 paired seeds" in v["sentence"]
 
 
-def test_verdict_says_hurts_and_no_clear_difference_from_the_numbers():
-    v = verdict_cells([.5, .5, .5], [.7, .71, .72], [400] * 3, [100] * 3)
-    assert "hurts" in v["sentence"] and "slower" in v["sentence"]
-    v = verdict_cells([.6, .8, .7], [.65, .75, .7], [100, 300, 200], [150, 250, 200])
-    assert "no clear difference between autoencoder pretraining and lsuv" in v["sentence"]
+def test_verdict_says_hurts_equivalent_and_inconclusive_from_the_numbers():
+    v = verdict_cells([.5, .51, .5, .52], [.7, .71, .72, .7], [400] * 4, [100] * 4)
+    assert v["outcome"] == "hurts" and v["speedup"] == pytest.approx(0.25)
+    # differences within +-0.2 points: the whole interval inside the 1-point margin
+    v = verdict_cells([.801, .799, .802, .800, .798, .801], [.8] * 6, [100] * 6, [100] * 6)
+    assert v["outcome"] == "equivalent"
+    # noisy differences +5, -3, +4, -2 points: neither a difference nor equivalence
+    v = verdict_cells([.85, .77, .84, .78], [.8] * 4, [100] * 4, [100] * 4)
+    assert v["outcome"] == "inconclusive" and v["settle_seeds"] > 4 and "seeds would settle it" in v["sentence"]
+
+
+def test_fewer_than_three_paired_seeds_is_always_inconclusive():
+    v = verdict_cells([.9, .91], [.5, .51], [100] * 2, [100] * 2)
+    assert v["outcome"] == "inconclusive" and "only 2 paired seeds" in v["sentence"]
+    v = verdict_cells([.9], [.5], [100], [100])  # one seed: never helps or hurts
+    assert v["outcome"] == "inconclusive"
+
+
+def test_only_cells_of_the_same_seed_are_paired():
+    # AE seeds 0-4, rival seeds 2-6: seeds 2, 3, 4 pair up; the others are not compared with anything
+    v = verdict_cells([.9, .9, .81, .82, .83], [.80, .80, .80, .5, .5], [100] * 5, [100] * 5,
+                      ae_seeds=[0, 1, 2, 3, 4], rival_seeds=[2, 3, 4, 5, 6])
+    assert v["n_pairs"] == 3 and v["seeds"] == [2, 3, 4]
+    assert v["diffs"] == pytest.approx([.01, .02, .03])
+
+
+def test_paired_t_agrees_with_scipy_and_holm_with_a_hand_computation():
+    from scipy import stats
+    d = np.array([0.3, -0.1, 0.5, 0.2, 0.05, 0.4])
+    c = metrics.paired_t(d, 0.9)
+    ref = stats.ttest_1samp(d, 0.0)
+    lo, hi = ref.confidence_interval(0.9)
+    assert (c.lo, c.hi, c.p) == pytest.approx((lo, hi, ref.pvalue))
+    # p .01 .04 .03 -> sorted .01*3 = .03, .03*2 = .06, .04*1 = .04 -> monotone: .06
+    assert metrics.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_the_rival_is_chosen_on_validation_with_a_stated_tie_rule():
+    g = pd.DataFrame({"init": ["lsuv"] * 3 + ["krahenbuhl"] * 3,
+                      "final_val_acc": [.8, .9, .9, .7, .9, .95]})  # medians tie at .9; means .867 vs .85
+    assert metrics.choose_rival(g) == ("lsuv", "tie on median validation accuracy, higher mean")
+    g["final_val_acc"] = [.9] * 6
+    assert metrics.choose_rival(g) == ("krahenbuhl", "tie on median and mean validation accuracy, alphabetical")
+
+
+# --- the interval's promise, by simulation
+
+def default_seeds() -> int:
+    from tests.conftest import make_cfg
+    return int(make_cfg(["sweep=default"]).n_seeds)
+
+
+def claim_rate(n: int, draw, shift: float = 0.0, reps: int = 3000, seed: int = 0) -> tuple[float, float]:
+    """Share of simulated comparisons that claim helps/hurts, and share whose interval holds `shift`."""
+    rng = np.random.default_rng(seed)
+    claims = covered = 0
+    for _ in range(reps):
+        a, b = draw(rng, n) + shift, draw(rng, n)
+        c = metrics.paired_t(a - b, 0.95)
+        claims += metrics.outcome(c, c.p, margin=0.01) in ("helps", "hurts")
+        covered += c.lo <= shift <= c.hi
+    return claims / reps, covered / reps
+
+
+NORMAL = lambda rng, n: rng.normal(0.8, 0.02, n)  # noqa: E731
+SKEWED = lambda rng, n: 0.95 - rng.lognormal(-3.5, 0.8, n)  # noqa: E731 - long tail of bad seeds
+
+
+@pytest.mark.parametrize("draw", [NORMAL, SKEWED], ids=["normal", "skewed"])
+def test_a_a_comparisons_claim_an_effect_at_most_7_percent_of_the_time(draw):
+    for n in sorted({3, 5, 8, default_seeds()}):
+        rate, coverage = claim_rate(n, draw)
+        assert rate <= 0.07, (n, rate)
+        assert coverage >= 0.93, (n, coverage)
+
+
+def test_a_shift_of_two_standard_deviations_is_found_at_the_default_seed_count():
+    n = default_seeds()
+    rate, coverage = claim_rate(n, NORMAL, shift=2 * 0.02)
+    assert rate >= 0.8 and coverage >= 0.93
+
+
+def test_detectable_effect_is_found_with_its_stated_power():
+    # the smallest effect for 80% power at n=8, sd=1 (diffs), checked by simulating that effect
+    mde = metrics.detectable_effect(1.0, 8, 0.05, 0.8)
+    rng = np.random.default_rng(1)
+    found = np.mean([metrics.paired_t(rng.normal(mde, 1.0, 8)).p < 0.05 for _ in range(3000)])
+    assert 0.75 <= found <= 0.85

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from bench.cell import initialize_model, run_job, seeded_generators
-from bench.data import load_dataset
+from bench.data import for_seed, load_dataset
 from bench.models import build_cnn, build_mlp
 from bench.parallel import SeedBatchedNet, supports, train_seeds
 from bench.train import train
@@ -25,8 +25,10 @@ def test_each_models_curve_equals_its_curve_trained_alone(overrides):
     cfg = make_cfg(["data=digits", "train.max_steps=150", "model.width=64", *overrides])
     data = load_dataset(cfg.data, CPU)
     seeds = [0, 1, 2]
-    alone = [train(initialize_model(cfg, data, s, CPU)[0], data, cfg.train, seeded_generators(s, CPU)[1]) for s in seeds]
-    together = train_seeds([initialize_model(cfg, data, s, CPU)[0] for s in seeds], data, cfg.train,
+    datas = [for_seed(data, cfg.data, s) for s in seeds]  # each seed its own labeled subset
+    alone = [train(initialize_model(cfg, data, s, CPU)[0], d, cfg.train, seeded_generators(s, CPU)[1])
+             for s, d in zip(seeds, datas)]
+    together = train_seeds([initialize_model(cfg, data, s, CPU)[0] for s in seeds], datas, cfg.train,
                            [seeded_generators(s, CPU)[1] for s in seeds])
     for a, b in zip(alone, together):
         assert [p["step"] for p in a.curve] == [p["step"] for p in b.curve]
@@ -59,7 +61,7 @@ def test_divergence_and_early_stop_are_per_model(cfg_factory):
     nets = [initialize_model(cfg, data, s, CPU)[0] for s in (0, 1)]
     with torch.no_grad():  # model 1 blows up: its weights make the logits overflow
         nets[1].head.weight.mul_(1e38)
-    outs = train_seeds(nets, data, cfg.train, [seeded_generators(s, CPU)[1] for s in (0, 1)])
+    outs = train_seeds(nets, [data, data], cfg.train, [seeded_generators(s, CPU)[1] for s in (0, 1)])
     assert outs[0].status == "ok" and outs[0].curve[-1]["val_acc"] >= 0.85 and outs[0].final["step"] < 300
     assert outs[1].status == "diverged" and outs[1].final["test_acc"] is None
 

@@ -129,3 +129,36 @@ def init_cost(cells: pd.DataFrame, folder: Path) -> list[Path]:
         ax.text(v, y, f" {v:.3g}s", va="center", fontsize=8)
     ax.set_title("Init cost per strategy")
     return [_save(fig, folder / "init_cost.png")]
+
+
+OUTCOME_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "equivalent": "tab:blue", "inconclusive": "tab:grey"}
+
+
+def forest(v: pd.DataFrame, margin: float, confidence: float, folder: Path, name: str = "verdict_forest") -> list[Path]:
+    """The verdict's evidence: per row, every seed's paired difference (AE minus rival, test accuracy
+    points) as dots, the mean with its interval as a bar, the equivalence margin shaded, coloured by
+    the outcome word."""
+    if v.empty:
+        return []
+    rows = v.sort_values(["dataset", "model", "activation", "labeled_fraction", "rival"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.4))
+    ax.axvspan(-margin * 100, margin * 100, color="tab:blue", alpha=0.08, label=f"±{margin * 100:g}-point margin")
+    ax.axvline(0, color="black", lw=0.8)
+    labels = []
+    for i, r in rows.iterrows():
+        y = len(rows) - 1 - i
+        colour = OUTCOME_COLOURS[r["outcome"]]
+        diffs = np.asarray(r["diffs"], dtype=float) * 100
+        jitter = np.linspace(-0.15, 0.15, len(diffs)) if len(diffs) > 1 else np.zeros(len(diffs))
+        ax.scatter(diffs, y + jitter, s=12, color=colour, alpha=0.45, lw=0)
+        if np.isfinite(r["test_acc_lo"]) and np.isfinite(r["test_acc_hi"]):
+            ax.plot([r["test_acc_lo"] * 100, r["test_acc_hi"] * 100], [y, y], color=colour, lw=2.5)
+        ax.plot([r["test_acc_diff"] * 100], [y], marker="D", color=colour, ms=6)
+        labels.append(f"{r['dataset']} {r['activation']} {r['labeled_fraction']:g} vs {r['rival']}\n"
+                      f"{r['outcome']} (n={r['n_pairs']})")
+    ax.set_yticks(range(len(rows)), labels[::-1], fontsize=7)
+    ax.set_xlabel(f"test accuracy, autoencoder minus rival (points); dots: seeds, bar: {confidence:.0%} CI")
+    ax.set_title("Verdict: autoencoder pretraining against its rival, per seed pair", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return [_save(fig, folder / f"{name}.png")]
