@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 # keeps every number the same as a sequential run while using all cores.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-bench: setup  ## the default grid on mnist5k -> results/default/report.md (resumes if interrupted)
-	$(PY) -m bench sweep=default hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS)
+bench: setup  ## the default grid on mnist5k -> results/default/report.md (resumes if interrupted; ARGS="seed=1000 name=other")
+	$(PY) -m bench sweep=default hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
 
 smoke: setup  ## a few cells in seconds -> results/smoke/report.md
 	$(PY) -m bench sweep=smoke

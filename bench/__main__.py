@@ -13,9 +13,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bench.cell import pending_seeds, run_job, write_failed
-from bench.config import ConfigError, register_configs
+from bench.cell import pending_cells, run_job, write_failed
+from bench.config import ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
+from bench.identity import cell_config, experiment_settings, job_cells
+from bench.results import ExperimentMismatch, check_experiment
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")  # absolute: `python -m` would resolve it oddly
 log = logging.getLogger("bench")
@@ -38,25 +40,65 @@ def set_threads(cfg: DictConfig) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
+def record_job_failure(cfg: DictConfig, error: str) -> None:
+    """In a sweep, an error outside a cell's training is written into each of the job's pending cells
+    (named at the end of the sweep, retried by the next run) instead of vanishing with the job."""
+    try:
+        write_failed(pending_cells(cfg), error)
+    except Exception as e:  # noqa: BLE001 - the config itself may be what is broken
+        log.error("could not record the failure for this job's cells: %s", one_line(e) or e)
+    log.error("%s", error)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
-    set_threads(cfg)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        run_job(cfg)
-    except ConfigError as e:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
+        validate(cfg)
+        set_threads(cfg)
+        if not multirun:  # a sweep checks this once for all its jobs, before any runs
+            check_experiment(cfg.out_dir, [experiment_settings(cell_config(*job_cells(cfg)[0]))], cfg.append)
+        written = run_job(cfg)
+    except (ConfigError, ExperimentMismatch) as e:
+        if not multirun:
             # A single run: one line and a non-zero exit. SystemExit passes Hydra's job wrapper,
             # which would otherwise print the overrides and a traceback first.
             print(f"bench: error: {e}", file=sys.stderr)
             sys.exit(2)
-        write_failed(cfg, pending_seeds(cfg), str(e))  # in a sweep: recorded, the sweep goes on
-        log.error("%s", e)
+        record_job_failure(cfg, str(e))
+        return
+    except Exception as e:  # noqa: BLE001
+        if not multirun:
+            raise  # cli() prints a user error as one line, a bug with its traceback
+        record_job_failure(cfg, f"{type(e).__name__}: {one_line(e) or e}")
+        return
+    if not multirun:
+        for r in written:
+            f = r["final"]
+            numbers = (f"val acc {f['val_acc'] * 100:.1f}%, test acc {f['test_acc'] * 100:.1f}%"
+                       if f.get("test_acc") is not None else r.get("error") or "")
+            print(f"{r['status']}: {r['cell_id']}: {numbers}", file=sys.stderr)
+        if not written:
+            print(f"nothing to run: every cell of this setting has a result in {cfg.out_dir}/cells "
+                  "(force=true reruns them)", file=sys.stderr)
+        else:
+            print(f"results in {cfg.out_dir}/cells; `python -m bench.report {cfg.out_dir}` writes the report",
+                  file=sys.stderr)
+        if any(r["status"] == "failed" for r in written):
+            sys.exit(1)
 
 
 def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us whole; we print them as one line
     try:
+        # `name` becomes a folder that Hydra creates before main() runs: check it first
+        for arg in sys.argv[1:]:
+            if arg.startswith("name=") and "," not in arg:
+                check_name(arg.split("=", 1)[1])
         main()
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished cells are kept: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
     except Exception as e:  # noqa: BLE001
         message = one_line(e)
         if message is None:

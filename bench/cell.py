@@ -2,15 +2,18 @@
 seeds seed .. seed+n_seeds-1, skipping those whose result already exists."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
-import hashlib
 import json
 import logging
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -20,18 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import models, results
 from bench.config import ConfigError, validate
+from bench.identity import cell_axes, cell_config, cell_id, digest, job_cells
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.inits import InitCost, run_init
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
 
 log = logging.getLogger(__name__)
-
-# Keys that say where or how a cell runs, not what it computes: left out of its identity.
-NON_SEMANTIC_KEYS = ("name", "results_root", "out_dir", "force", "device", "threads", "n_seeds",
-                     "fail_on", "report")
-NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
-
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -41,35 +39,6 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ConfigError("device", name, "allowed values are auto, cpu, cuda")
     return torch.device(name)
-
-
-def cell_config(cfg: DictConfig, seed: int) -> dict:
-    """The resolved config of one seed's cell, as stored in its result."""
-    c = OmegaConf.to_container(cfg, resolve=True)
-    c["seed"], c["n_seeds"] = seed, 1
-    return c
-
-
-def _digest(obj) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
-def cell_id(cfg: DictConfig, seed: int) -> str:
-    """A readable name plus a hash of every setting that changes the numbers, so the same cell always
-    lands in the same folder and any other change lands in a new one."""
-    c = cell_config(cfg, seed)
-    semantic = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS}
-    semantic["data"] = {k: v for k, v in c["data"].items() if k not in NON_SEMANTIC_DATA_KEYS}
-    a = cell_axes(cfg, seed)
-    name = (f"{a['dataset']}-{a['model']}-{a['init']}-{a['activation']}-bn{int(a['batchnorm'])}"
-            f"-f{a['labeled_fraction']:g}-lr{a['lr']:g}-s{seed}")
-    return f"{name}-{_digest(semantic)}"
-
-
-def cell_axes(cfg: DictConfig, seed: int) -> dict:
-    return {"dataset": cfg.data.name, "model": cfg.model.name, "init": cfg.init.name,
-            "activation": cfg.activation.name, "batchnorm": bool(cfg.model.batchnorm),
-            "labeled_fraction": float(cfg.data.labeled_fraction), "lr": float(cfg.train.lr), "seed": int(seed)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,7 +80,7 @@ def seeded_generators(seed: int, device: torch.device) -> tuple[torch.Generator,
 def init_cache_path(cfg: DictConfig, seed: int) -> Path:
     """Where initialized weights are kept: keyed by what shapes them only (data inputs, model,
     activation, init options, seed), not by the labeled fraction or the supervised settings."""
-    key = _digest({"data": data_key(cfg.data), "model": OmegaConf.to_container(cfg.model),
+    key = digest({"data": data_key(cfg.data), "model": OmegaConf.to_container(cfg.model),
                    "activation": OmegaConf.to_container(cfg.activation),
                    "init": OmegaConf.to_container(cfg.init), "seed": seed})
     return Path(cfg.data.cache_dir) / "inits" / f"{cfg.init.name}-{key}"
@@ -125,8 +94,15 @@ def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.de
     init_gen, _ = seeded_generators(seed, device)
     cache = init_cache_path(cfg, seed) if cfg.init.cache else None
     if cache is not None and cache.with_suffix(".json").exists():
-        model.load_state_dict(torch.load(cache.with_suffix(".pt"), map_location=device, weights_only=True))
-        return model, InitCost(**json.loads(cache.with_suffix(".json").read_text())), True
+        try:
+            model.load_state_dict(torch.load(cache.with_suffix(".pt"), map_location=device, weights_only=True))
+            return model, InitCost(**json.loads(cache.with_suffix(".json").read_text())), True
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt entry: delete it and initialize again
+            log.warning("init cache entry %s could not be read (%s: %s); rebuilding it", cache, type(e).__name__, e)
+            for suffix in (".json", ".pt"):
+                cache.with_suffix(suffix).unlink(missing_ok=True)
+            torch.manual_seed(seed)
+            model = models.build_model(cfg.model, cfg.activation, data.input_shape, data.num_classes).to(device)
     cost = run_init(cfg.init.name, model, UnlabeledPool(data.x_train), cfg.init, init_gen)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -191,42 +167,46 @@ def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) ->
     return finish(result) if model is None else train_cell(cfg, seed, result, model, for_seed(data, cfg.data, seed), device)
 
 
-def run_cells_together(cfg: DictConfig, seeds: list[int], data: Dataset, device: torch.device) -> list[dict]:
-    """Seed-parallel: initialize each seed's model on its own, then train them as one batched model."""
-    started = [(s, *start_cell(cfg, s, data, device)) for s in seeds]
-    ready = [(s, r, m) for s, r, m in started if m is not None]
-    done = [finish(r) for _, r, m in started if m is None]
+def run_cells_together(units: list[tuple[DictConfig, int]], data: Dataset, device: torch.device) -> list[dict]:
+    """Seed-parallel: initialize each cell's model on its own (once per seed: cells of one seed at other
+    learning rates start from a copy of the same weights), then train them all as one batched model,
+    each with its own labeled subset, batch order and learning rate."""
+    started, first_of_seed = [], {}
+    for c, s in units:
+        if s in first_of_seed and first_of_seed[s][1] is not None:
+            r0, m0 = first_of_seed[s]
+            result = new_result(c, s, data.sizes(), r0["env"])
+            for key in ("init_cost", "init_info", "init_cache_hit"):
+                result[key] = copy.deepcopy(r0[key])
+            started.append((c, s, result, copy.deepcopy(m0)))
+            continue
+        result, model = start_cell(c, s, data, device)
+        first_of_seed.setdefault(s, (result, model))
+        started.append((c, s, result, model))
+    ready = [u for u in started if u[3] is not None]
+    done = [finish(r) for _, _, r, m in started if m is None]
     if len(ready) < 2:
-        return done + [train_cell(cfg, s, r, m, for_seed(data, cfg.data, s), device) for s, r, m in ready]
+        return done + [train_cell(c, s, r, m, for_seed(data, c.data, s), device) for c, s, r, m in ready]
     try:
-        outs = train_seeds([m for _, _, m in ready], [for_seed(data, cfg.data, s) for s, _, _ in ready], cfg.train,
-                           [seeded_generators(s, device)[1] for s, _, _ in ready])
+        outs = train_seeds([m for *_, m in ready], [for_seed(data, c.data, s) for c, s, _, _ in ready], ready[0][0].train,
+                           [seeded_generators(s, device)[1] for _, s, _, _ in ready], lrs=[c.train.lr for c, *_ in ready])
     except Exception as e:  # noqa: BLE001
-        for _, r, _ in ready:
+        for _, _, r, _ in ready:
             record_failure(r, e)
-        return done + [finish(r) for _, r, _ in ready]
-    for (_, r, _), out in zip(ready, outs):
+        return done + [finish(r) for _, _, r, _ in ready]
+    for (_, _, r, _), out in zip(ready, outs):
         r["engine"] = f"seed_parallel x{len(ready)}"
         done.append(finish(r, out))
     return done
 
 
-def is_done(out_dir: str | Path, cid: str) -> bool:
-    """A cell is done when it has a readable result that did not fail; failed or broken ones rerun."""
-    try:
-        return results.read_result(results.result_path(out_dir, cid))["status"] != "failed"
-    except (OSError, results.BadResult):
-        return False
+def pending_cells(cfg: DictConfig) -> list[tuple[DictConfig, int]]:
+    return [(c, s) for c, s in job_cells(cfg) if cfg.force or not results.is_done(cfg.out_dir, cell_id(c, s))]
 
 
-def pending_seeds(cfg: DictConfig) -> list[int]:
-    seeds = range(cfg.seed, cfg.seed + cfg.n_seeds)
-    return [s for s in seeds if cfg.force or not is_done(cfg.out_dir, cell_id(cfg, s))]
-
-
-def write_failed(cfg: DictConfig, seeds: list[int], error: str) -> None:
+def write_failed(units: list[tuple[DictConfig, int]], error: str) -> None:
     """Record cells that could not even start (bad data files, say) as failed."""
-    for s in seeds:
+    for cfg, s in units:
         result = new_result(cfg, s, {}, {})
         result["error"] = error
         results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), finish(result))
@@ -237,19 +217,52 @@ def run_job(cfg: DictConfig) -> list[dict]:
     results written (empty when all existed). ConfigError propagates: nothing has run yet."""
     validate(cfg)
     device = resolve_device(cfg.device)
-    seeds = pending_seeds(cfg)
-    for s in sorted(set(range(cfg.seed, cfg.seed + cfg.n_seeds)) - set(seeds)):
-        log.info("skip %s: result exists (force=true reruns it)", cell_id(cfg, s))
-    if not seeds:
+    exit_with_parent()
+    claimed = [(c, s) for c, s in pending_cells(cfg) if results.claim(cfg.out_dir, cell_id(c, s))]
+    try:
+        return _run_claimed(cfg, claimed, device)
+    finally:
+        for c, s in claimed:
+            results.release(cfg.out_dir, cell_id(c, s))
+
+
+def exit_with_parent() -> None:
+    """In a worker of a parallel launcher: ignore Ctrl-C (the sweep's process reports it once for all)
+    and exit as soon as the sweep's process is gone, so that killing it never leaves a worker holding
+    a gigabyte of memory."""
+    parent = int(os.environ.get("BENCH_PARENT_PID", "0"))
+    if not parent or parent == os.getpid() or any(t.name == "bench-exit-with-parent" for t in threading.enumerate()):
+        return
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(2)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass  # alive, owned by someone else
+
+    threading.Thread(target=watch, name="bench-exit-with-parent", daemon=True).start()
+
+
+def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: torch.device) -> list[dict]:
+    if not units:
         return []
     data = load_dataset(cfg.data, device)
     if cfg.train.batch_size > len(data.labeled_idx):
         raise ConfigError("train.batch_size", cfg.train.batch_size,
                           f"must be <= the labeled set ({len(data.labeled_idx)} examples)")
-    if cfg.train.seed_parallel and len(seeds) > 1 and supports(cfg.model.name, cfg.activation.name, device.type):
-        cells = run_cells_together(cfg, seeds, data, device)
+    if cfg.train.seed_parallel and len(units) > 1 and supports(cfg.model.name, cfg.activation.name, device.type):
+        # one batch per learning rate where the optimizer cannot take one per model
+        groups = [units] if cfg.train.optimizer == "sgd" else [[u for u in units if u[0].train.lr == lr]
+                                                               for lr in dict.fromkeys(c.train.lr for c, _ in units)]
+        cells = (r for g in groups for r in run_cells_together(g, data, device))
     else:
-        cells = (run_cell(cfg, s, data, device) for s in seeds)  # one at a time: each written as it ends
+        cells = (run_cell(c, s, data, device) for c, s in units)  # one at a time: each written as it ends
     written = []
     for result in cells:
         results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), result)

@@ -7,6 +7,7 @@ line that names the key, the bad value and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -103,6 +104,9 @@ class InitConfig:
 class TrainConfig:
     optimizer: str = "sgd"
     lr: float = 0.05
+    # A list trains every learning rate of it in one job (each its own cells, with the ids a sweep over
+    # train.lr gives), together with the job's seeds in the seed-parallel engine: fewer jobs, bigger batches.
+    lrs: Optional[List[float]] = None
     momentum: float = 0.9
     weight_decay: float = 0.0
     batch_size: int = 32
@@ -122,6 +126,7 @@ class TrainConfig:
 class ReportConfig:
     absolute_targets: Any = field(default_factory=dict)  # dataset -> list of accuracies
     relative_targets: List[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
+    headline_target: float = 0.95  # the relative target of the verdict, heatmap and profiles
     baseline_init: str = "random"
     baseline_batchnorm: bool = False
     bootstrap_resamples: int = 2000
@@ -149,6 +154,7 @@ class Config:
     # (or submitit's cpus_per_task).
     threads: int = 1
     force: bool = False  # rerun a cell even if its result exists
+    append: bool = False  # add cells whose settings differ from the experiment the results folder holds
     fail_on: Optional[str] = None  # testing aid: a cell whose id contains this string raises
 
 
@@ -207,10 +213,23 @@ def validate_report(r: DictConfig | ReportConfig) -> None:
         if any(not (0 < float(a) <= 1) for a in accs):
             raise ConfigError(f"report.absolute_targets.{dataset}", list(accs), "each must be in (0, 1]")
     _one_of("report.baseline_init", r.baseline_init, INITS)
+    if r.headline_target not in list(r.relative_targets):
+        raise ConfigError("report.headline_target", r.headline_target,
+                          f"must be one of report.relative_targets ({', '.join(f'{t:g}' for t in r.relative_targets)})")
+
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ConfigError("name", name, "must be 1-100 letters, digits, '.', '_' or '-', start with a letter "
+                          "or digit and hold no '..' (it names a folder under results_root)")
 
 
 def validate(cfg: DictConfig | Config) -> None:
     """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
+    check_name(cfg.name)
     d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
     _one_of("data", d.name, DATASETS)
     if not (0 < d.labeled_fraction <= 1):
@@ -250,6 +269,9 @@ def validate(cfg: DictConfig | Config) -> None:
     _positive("init.ae_batch_size", i.ae_batch_size)
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
     _positive("train.lr", t.lr)
+    if t.lrs is not None:
+        if len(t.lrs) == 0 or any(lr is None or not math.isfinite(lr) or lr <= 0 for lr in t.lrs):
+            raise ConfigError("train.lrs", list(t.lrs), "must be null or a non-empty list of values > 0")
     _positive("train.momentum", t.momentum, strict=False)
     _positive("train.weight_decay", t.weight_decay, strict=False)
     _positive("train.batch_size", t.batch_size)

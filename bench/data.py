@@ -14,6 +14,8 @@ import hashlib
 import json
 import math
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +71,13 @@ def _cached_npz(cache_dir: str, key: str, make) -> dict[str, np.ndarray]:
     """Load arrays from cache_dir/key.npz, or make them and store them there (atomically)."""
     path = Path(cache_dir) / f"{key}.npz"
     if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            return dict(f)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return dict(f)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated or corrupt: rebuild once
+            warnings.warn(f"the data cache {path} could not be read ({type(e).__name__}: {e}); rebuilding it",
+                          stacklevel=2)
+            path.unlink(missing_ok=True)
     arrays = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")

@@ -8,6 +8,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.config import ConfigError
+from bench.results import ExperimentMismatch
 
 
 def _first_line(e: BaseException) -> str:
@@ -17,8 +18,10 @@ def _first_line(e: BaseException) -> str:
 
 def one_line(e: BaseException) -> str | None:
     """The one-line message for a user error, or None when `e` is a bug that deserves a traceback."""
-    if isinstance(e, (ConfigError, FileNotFoundError)):
+    if isinstance(e, (ConfigError, FileNotFoundError, ExperimentMismatch)):
         return _first_line(e)
+    if isinstance(e, OSError) and e.strerror:  # permissions, a full disk, a read-only folder
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
     if isinstance(e, MissingConfigException):
         options = sorted(e.options or [])
         msg = _first_line(e)

@@ -7,6 +7,8 @@ is finite only when more than half of its seeds reached the target.
 """
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +36,26 @@ def make_targets(cells: pd.DataFrame, absolute: dict, relative: list[float]) -> 
             t = Target(f"val acc >= {acc:g}", "absolute", float(acc))
             if t not in found:
                 found.append(t)
-    return found + [Target(f"{share:.0%} of best val acc", "relative", float(share)) for share in relative]
+    return found + [Target(relative_name(share), "relative", float(share)) for share in relative]
+
+
+def relative_name(share: float) -> str:
+    return f"{share:.0%} of best val acc"
+
+
+def one_configuration(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Split a folder's cells into the main configuration and the rest, so that cells of different
+    settings are never pooled as seeds. For every setting key (the `settings_json` column: all but the
+    grid axes) the value most cells hold is the main one; a cell that differs in any key is left out.
+    Returns (kept, left out, the keys in which they differ)."""
+    settings = [json.loads(v) if isinstance(v, str) else {} for v in cells.get("settings_json", [None] * len(cells))]
+    main: dict[str, str] = {}
+    for key in sorted(set().union(*settings)) if settings else []:
+        values = [json.dumps(s[key], sort_keys=True) for s in settings if key in s]
+        main[key] = Counter(values).most_common(1)[0][0]
+    differ = [{k for k, v in s.items() if json.dumps(v, sort_keys=True) != main[k]} for s in settings]
+    keep = np.array([not d for d in differ], dtype=bool)
+    return cells[keep], cells[~keep], sorted(set().union(*differ)) if differ else []
 
 
 def target_accuracy(cells: pd.DataFrame, curves: pd.DataFrame, target: Target) -> pd.Series:

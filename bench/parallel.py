@@ -154,11 +154,45 @@ def evaluate_all(model: SeedBatchedNet, x: torch.Tensor, y: torch.Tensor, batch_
     return [c / len(x) for c in correct.tolist()], [v / len(x) for v in loss.tolist()]
 
 
-def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[torch.Generator]) -> list[TrainResult]:
+class PerModelSGD:
+    """SGD with momentum and weight decay as torch.optim.SGD computes it (no dampening, no Nesterov),
+    with one learning rate per model along the stacked parameters' first dimension: what lets the
+    learning rates of a setting train in one batch with its seeds. foreach ops keep it to a few
+    kernel calls a step, as torch's own foreach SGD."""
+
+    def __init__(self, params, lrs: list[float], momentum: float, weight_decay: float):
+        self.params = [p for p in params if p.numel() > 0]  # the empty placeholders never get gradients
+        lr = torch.tensor(lrs, dtype=self.params[0].dtype, device=self.params[0].device)
+        self.lr_views = [lr.view(-1, *[1] * (p.dim() - 1)) for p in self.params]
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.bufs: list[torch.Tensor] | None = None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        if self.weight_decay:
+            grads = torch._foreach_add(grads, self.params, alpha=self.weight_decay)
+        if self.momentum:
+            if self.bufs is None:  # torch.optim.SGD starts the buffer as a copy of the first gradient
+                self.bufs = [g.detach().clone() for g in grads]
+            else:
+                torch._foreach_mul_(self.bufs, self.momentum)
+                torch._foreach_add_(self.bufs, grads)
+            grads = self.bufs
+        torch._foreach_addcmul_(self.params, grads, self.lr_views, value=-1)
+
+
+def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[torch.Generator],
+                lrs: list[float] | None = None) -> list[TrainResult]:
     """Train initialized `nets` together; datas[i] is model i's dataset (its own labeled subset, the
     same splits) and generators[i] fixes its batch order exactly as `bench.train.train` would use
-    them. Seconds in the curves are the shared wall clock divided by the number of models (the
-    amortized cost of one model)."""
+    them; lrs[i] its learning rate (default: cfg.lr for all; several need cfg.optimizer=sgd). Seconds
+    in the curves are the shared wall clock divided by the number of models (the amortized cost of
+    one model)."""
     data = datas[0]
     device = data.x_train.device
     model = SeedBatchedNet(nets).to(device)
@@ -171,7 +205,13 @@ def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[tor
     labeled = torch.stack([d.labeled_idx for d in datas])
     rows = torch.arange(s, device=device)[:, None]
     n, bs = labeled.shape[1], cfg.batch_size
-    opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+    if lrs is not None and len(set(lrs)) > 1:
+        if cfg.optimizer != "sgd":
+            raise ValueError(f"one learning rate per model needs optimizer sgd, not {cfg.optimizer!r}")
+        opt = PerModelSGD(model.parameters(), lrs, cfg.momentum, cfg.weight_decay)
+    else:
+        lr = lrs[0] if lrs else cfg.lr
+        opt = make_optimizer(model.parameters(), cfg.optimizer, lr, cfg.momentum, cfg.weight_decay)
     forward = with_switches(model, cfg, device)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
     results = [TrainResult(status="ok") for _ in range(s)]

@@ -8,11 +8,15 @@ both wrote whole files).
 from __future__ import annotations
 
 import json
+import math
 import os
+import platform
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from bench.identity import conflicts, experiment_settings
 
 SCHEMA = 1
 STATUSES = ("ok", "diverged", "failed")
@@ -42,25 +46,161 @@ def write_result(path: Path, result: dict) -> None:
         raise
 
 
+LOCK_NAME = ".lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(out_dir: str | Path, cid: str) -> bool:
+    """Take the cell's lock: True if this process may compute it, False if a live process on this
+    machine holds it (two sweeps on one folder never compute one cell twice). A lock left by a dead
+    process is taken over."""
+    path = cell_dir(out_dir, cid) / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = json.loads(path.read_text())
+            except (OSError, ValueError):
+                owner = {}
+            if owner.get("host") == platform.node() and isinstance(owner.get("pid"), int) and not _alive(owner["pid"]):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump({"pid": os.getpid(), "host": platform.node()}, f)
+        return True
+    return False
+
+
+def release(out_dir: str | Path, cid: str) -> None:
+    (cell_dir(out_dir, cid) / LOCK_NAME).unlink(missing_ok=True)
+
+
 class BadResult(ValueError):
     pass
 
 
-def read_result(path: Path) -> dict:
-    """Parse and check one result file; BadResult says what is wrong with it."""
+EXPERIMENT_NAME = "experiment.json"
+REPORT_CONFIG_NAME = "report_config.yaml"  # the report settings a sweep used, reused by `python -m bench.report`
+
+
+def is_done(out_dir: str | Path, cid: str) -> bool:
+    """A cell is done when it has a readable result that did not fail; failed or broken ones rerun."""
     try:
-        result = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadResult(f"{path}: not valid JSON (truncated?): {e}") from e
+        return read_result(result_path(out_dir, cid))["status"] != "failed"
+    except (OSError, BadResult):
+        return False
+
+
+class ExperimentMismatch(ValueError):
+    """A run whose settings differ from those of the experiment its results folder holds."""
+
+
+def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = False) -> None:
+    """Make sure `out_dir` holds one experiment: the first run records its settings (every key but the
+    grid axes, see bench.identity.experiment_settings) in experiment.json; a later run whose settings
+    differ raises ExperimentMismatch naming the keys, unless `append` (then its settings are added
+    to the record, and the report still keeps the configurations apart)."""
+    path = Path(out_dir) / EXPERIMENT_NAME
+    record: dict = {}
+    if path.exists():
+        try:
+            record = json.loads(path.read_text()).get("settings", {})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            record = {}  # a broken record is rebuilt from this run; the report checks the cells themselves
+    merged = dict(record)
+    for s in settings:
+        differ = conflicts(merged, s)
+        if differ and not append:
+            shown = "; ".join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in list(differ.items())[:4])
+            more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+            raise ExperimentMismatch(
+                f"{out_dir} holds another experiment ({shown}{more}): use another name=... for this run, "
+                "or append=true to add it to that folder (the report keeps the two apart)")
+        merged.update({k: v for k, v in s.items() if k not in merged})
+    if merged != record:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_result(path, {"settings": merged})
+
+
+# The types every reader relies on. A result that breaks one is named and skipped, never half-used.
+AXIS_TYPES = {"dataset": str, "model": str, "init": str, "activation": str, "batchnorm": bool,
+              "labeled_fraction": (int, float), "lr": (int, float), "seed": int}
+COST_KEYS = ("seconds", "forward_passes", "backward_passes", "samples", "steps")
+CURVE_KEYS = ("step", "seconds", "val_acc", "val_loss")  # train_loss is None at step 0
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    return _number(v) and math.isfinite(v)
+
+
+def check_result(result, folder_name: str | None = None) -> None:
+    """Raise BadResult naming the first field whose type or value a reader cannot use."""
     if not isinstance(result, dict):
-        raise BadResult(f"{path}: not a result object")
+        raise BadResult("not a result object")
     if result.get("schema") != SCHEMA:
-        raise BadResult(f"{path}: unknown schema version {result.get('schema')!r} (this bench reads {SCHEMA})")
+        raise BadResult(f"unknown schema version {result.get('schema')!r} (this bench reads {SCHEMA})")
     missing = [k for k in ("cell_id", "status", "axes", "init_cost", "curve", "final") if k not in result]
     if missing:
-        raise BadResult(f"{path}: missing fields {', '.join(missing)}")
+        raise BadResult(f"missing fields {', '.join(missing)}")
     if result["status"] not in STATUSES:
-        raise BadResult(f"{path}: unknown status {result['status']!r}")
+        raise BadResult(f"unknown status {result['status']!r}")
+    if not isinstance(result["cell_id"], str) or (folder_name is not None and result["cell_id"] != folder_name):
+        raise BadResult(f"cell_id {result['cell_id']!r} does not match its folder {folder_name!r} (a copied cell?)")
+    axes = result["axes"]
+    if not isinstance(axes, dict):
+        raise BadResult("axes is not an object")
+    for key, typ in AXIS_TYPES.items():
+        v = axes.get(key)
+        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)) or (typ != bool and isinstance(v, bool)):
+            raise BadResult(f"axes.{key} is {v!r}, not a {getattr(typ, '__name__', 'number')}")
+    if not all(isinstance(result[k], (dict, list)) for k in ("init_cost", "curve", "final")) \
+            or not isinstance(result["curve"], list):
+        raise BadResult("init_cost, final must be objects and curve a list")
+    if result["status"] == "failed":
+        return  # a failed cell is shown with its error; none of its numbers are used
+    if any(not _finite(result["init_cost"].get(k, 0)) for k in COST_KEYS):
+        raise BadResult(f"init_cost has a value that is not a finite number: {result['init_cost']}")
+    if not result["curve"]:
+        raise BadResult(f"status {result['status']} with an empty curve")
+    for i, point in enumerate(result["curve"]):
+        if not isinstance(point, dict) or not all(_number(point.get(k)) for k in CURVE_KEYS):
+            raise BadResult(f"curve[{i}] lacks a number in {', '.join(CURVE_KEYS)}: {point!r}")
+        if result["status"] == "ok" and not all(math.isfinite(point[k]) for k in CURVE_KEYS):
+            raise BadResult(f"curve[{i}] of an ok cell holds a non-finite number: {point!r}")
+    final = result["final"]
+    if result["status"] == "ok":
+        for k in ("step", "val_acc", "test_acc", "train_seconds"):
+            if not _finite(final.get(k)):
+                raise BadResult(f"final.{k} of an ok cell is {final.get(k)!r}, not a finite number")
+
+
+def read_result(path: Path) -> dict:
+    """Parse and check one result file; BadResult says what is wrong with it, naming the file."""
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadResult(f"{path}: not valid JSON (truncated?): {e}") from e
+    try:
+        check_result(result, path.parent.name if path.name == RESULT_NAME else None)
+    except BadResult as e:
+        raise BadResult(f"{path}: {e}") from None
     return result
 
 
@@ -91,6 +231,8 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
             "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
             # results written before per-seed subsets existed all used the fixed design
             "labeled_subset": (r.get("config") or {}).get("data", {}).get("labeled_subset", "fixed"),
+            "settings_json": json.dumps(experiment_settings(r["config"]), sort_keys=True)
+            if isinstance(r.get("config"), dict) and isinstance(r["config"].get("data"), dict) else None,
             "device": (r.get("env") or {}).get("device"),
             **{f"{split}_size": (r.get("data_sizes") or {}).get(split) for split in ("train", "labeled", "val", "test")},
             "env_json": json.dumps(r["env"]) if r.get("env") else None,

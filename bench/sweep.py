@@ -3,6 +3,9 @@ the launcher works (by watching the results folder, so it works with any launche
 report and exit non-zero if a cell failed, naming it."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -13,11 +16,12 @@ from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from bench import results
-from bench.cell import cell_id, is_done
+from bench.results import REPORT_CONFIG_NAME, is_done
+from bench.identity import cell_config, cell_id, experiment_settings, job_cells
 from bench.config import ConfigError, validate
 from bench.errors import one_line
 
@@ -30,18 +34,50 @@ def expand_grid(config: DictConfig) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-def grid_cells(config: DictConfig) -> list[str]:
-    """Compose and validate every job of the sweep; the cell ids of all their seeds. Raises
-    ConfigError (with the job's overrides) on the first bad cell, before anything runs."""
-    ids = []
+def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:
+    """Compose and validate every job of the sweep: the cell ids of all their cells, and each job's
+    experiment settings. Raises ConfigError (with the job's overrides) on the first bad cell, before
+    anything runs."""
+    ids, settings = [], []
     for job in expand_grid(config):
         cfg = compose(config_name="config", overrides=job)
         try:
             validate(cfg)
         except ConfigError as e:
             raise ConfigError(e.key, e.value, f"{e.allowed} (in the sweep job {' '.join(job)})") from None
-        ids += [cell_id(cfg, s) for s in range(cfg.seed, cfg.seed + cfg.n_seeds)]
-    return ids
+        cells = job_cells(cfg)
+        ids += [cell_id(c, s) for c, s in cells]
+        settings.append(experiment_settings(cell_config(*cells[0])))
+    return ids, settings
+
+
+MIN_FREE_BYTES = 50 * 2**20  # a result is ~30 kB and a report a few MB: below this, say so before training
+
+
+def check_writable(out_dir: Path) -> None:
+    """One clear line, before anything trains, when results could not be written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-probe-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError("out_dir", str(out_dir), f"cannot write there: {e.strerror or e}") from None
+    free = shutil.disk_usage(out_dir).free
+    if free < MIN_FREE_BYTES:
+        raise ConfigError("out_dir", str(out_dir), f"only {free / 2**20:.0f} MB free on its disk; "
+                          f"free at least {MIN_FREE_BYTES // 2**20} MB")
+
+
+def check_launcher(config: DictConfig) -> None:
+    """Launcher settings that would otherwise fail after the preflight, with a traceback."""
+    launcher = config.hydra.launcher
+    target = str(launcher.get("_target_", ""))
+    if "JoblibLauncher" in target and launcher.get("n_jobs") == 0:
+        raise ConfigError("hydra.launcher.n_jobs", 0, "must be a positive number of jobs, or -1 for one per core")
+    if "SlurmLauncher" in target and shutil.which("sbatch") is None:
+        raise ConfigError("hydra/launcher", "slurm", "no SLURM here (sbatch is not on the PATH); use "
+                          "hydra/launcher=joblib or hydra/launcher=local on one machine")
 
 
 def cell_statuses(out_dir: Path, ids: list[str]) -> dict[str, str]:
@@ -110,20 +146,43 @@ class SweepMonitor(Callback):
         return {"ids": [], "progress": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        out_dir = Path(config.out_dir)
         try:
-            self.ids = grid_cells(config)
+            check_launcher(config)
+            self.ids, settings = grid_cells(config)
+            check_writable(out_dir)
+            results.check_experiment(out_dir, settings, append=config.append)
+        except results.ExperimentMismatch as e:
+            print(f"bench: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
         except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
             message = one_line(e)
             if message is None:
                 raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
             print(f"bench: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
-        out_dir = Path(config.out_dir)
+        # workers watch this process and exit when it is gone (bench.cell.exit_with_parent)
+        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
+        signal.signal(signal.SIGINT, self.interrupted)
         done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
         print(f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
               file=sys.stderr)
         self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
         self.progress.start()
+
+    def interrupted(self, signum: int, frame: Any) -> None:
+        """Ctrl-C: one line that says what is kept and how to go on, then exit at once (results are
+        written whole or not at all; a half-trained cell is simply rerun, its lock taken over)."""
+        if self.progress is not None:
+            self.progress.stop.set()
+            self.progress.poll()
+            self.progress.bar.close()
+            done = self.progress.bar.n
+        else:
+            done = 0
+        print(f"\nbench: interrupted: {done} of {len(self.ids)} cells finished and kept; rerun the same command "
+              "to resume", file=sys.stderr, flush=True)
+        os._exit(130)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.progress is not None:
@@ -131,11 +190,18 @@ class SweepMonitor(Callback):
         out_dir = Path(config.out_dir)
         from bench.report import write_report  # the report never trains; it only reads results
 
+        report_failed = False
         try:
+            # the settings travel with the results: `python -m bench.report` on this folder reuses them
+            OmegaConf.save(config.report, out_dir / REPORT_CONFIG_NAME)
             paths = write_report(out_dir, config.report)
             print(f"report: {paths[0]}", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 - the cells are safe on disk; say why the report is missing
-            print(f"bench: the report could not be written: {type(e).__name__}: {e}", file=sys.stderr)
+            report_failed = True
+            for stale in ("report.md", "report.html"):  # never leave an old report looking current
+                (out_dir / stale).unlink(missing_ok=True)
+            print(f"bench: error: the report could not be written: {type(e).__name__}: {one_line(e) or e}; "
+                  f"the cells are safe, rerun `python -m bench.report {out_dir}` once fixed", file=sys.stderr)
         statuses = cell_statuses(out_dir, self.ids)
         failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
         missing = sorted(set(self.ids) - set(statuses))
@@ -146,4 +212,6 @@ class SweepMonitor(Callback):
                 print(f"missing: {c}", file=sys.stderr)
             print(f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; rerun the same "
                   "command to retry the missing ones, add force=true to rerun all", file=sys.stderr)
+            sys.exit(1)
+        if report_failed:
             sys.exit(1)

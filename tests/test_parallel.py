@@ -43,6 +43,31 @@ def test_each_models_curve_equals_its_curve_trained_alone(overrides):
     assert together[0].curve[-1]["val_loss"] != together[1].curve[-1]["val_loss"]
 
 
+def test_models_at_different_learning_rates_train_together_as_each_would_alone():
+    cfg = make_cfg(["data=digits", "train.max_steps=100", "model.width=64", "train.weight_decay=1e-3"])
+    data = load_dataset(cfg.data, CPU)
+    units = [(0, 0.02), (1, 0.02), (0, 0.2), (1, 0.2)]
+    datas = [for_seed(data, cfg.data, s) for s, _ in units]
+    together = train_seeds([initialize_model(cfg, data, s, CPU)[0] for s, _ in units], datas, cfg.train,
+                           [seeded_generators(s, CPU)[1] for s, _ in units], lrs=[lr for _, lr in units])
+    for (s, lr), d, b in zip(units, datas, together):
+        cfg.train.lr = lr
+        a = train(initialize_model(cfg, data, s, CPU)[0], d, cfg.train, seeded_generators(s, CPU)[1])
+        for pa, pb in zip(a.curve, b.curve):
+            assert pb["val_loss"] == pytest.approx(pa["val_loss"], rel=1e-3 if pa["step"] <= 50 else 5e-2, abs=1e-5)
+    assert together[0].curve[-1]["val_loss"] != together[2].curve[-1]["val_loss"]  # the rates really differ
+
+
+def test_a_job_with_a_list_of_learning_rates_writes_the_cells_a_sweep_over_lr_would(cfg_factory, tmp_path):
+    done = run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", "train.lrs=[0.02,0.1]"))
+    assert [r["engine"] for r in done] == ["seed_parallel x4"] * 4
+    ids = sorted(r["cell_id"] for r in done)
+    swept = sorted(r["cell_id"] for lr in ("0.02", "0.1") for r in run_job(
+        cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", f"train.lr={lr}", out_dir=tmp_path / lr)))
+    assert ids == swept
+    assert {r["config"]["train"]["lr"] for r in done} == {0.02, 0.1}
+
+
 def test_jobs_use_it_where_supported_and_fall_back_elsewhere(cfg_factory):
     done = run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2"))
     assert [r["engine"] for r in done] == ["seed_parallel x2"] * 2

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench import metrics
 from bench.report import plots
+from bench.config import validate_report
 from bench.results import load_results
 
 
@@ -146,19 +147,40 @@ def write_report(out_dir: str | Path, report_cfg) -> list[Path]:
 
 
 def _write_report(out_dir: Path, report_cfg) -> list[Path]:
+    validate_report(report_cfg)
     all_cells, curves, problems = load_results(out_dir)
-    if all_cells.empty:
-        raise FileNotFoundError(f"no readable cells under {out_dir}/cells"
-                                + (f" ({len(problems)} unreadable files)" if problems else ""))
-    conf, n_boot = float(report_cfg.confidence), int(report_cfg.bootstrap_resamples)
-    cells = metrics.best_lr(all_cells)
+    if all_cells.empty and not problems:
+        raise FileNotFoundError(f"no cells under {out_dir}/cells")
+    all_cells, others, differing = metrics.one_configuration(all_cells)
+    curves = curves[curves["cell_id"].isin(all_cells["cell_id"])]
+    sections = [run_section(all_cells, out_dir)]
+    if not others.empty:
+        sections[0].text.append(
+            f"**This folder holds more than one configuration.** {len(others)} cells differ from the other "
+            f"{len(all_cells)} in {', '.join(f'`{k}`' for k in differing)}; they are left out of every table and "
+            "plot below (never pooled as seeds) and listed under 'Failed, diverged and left-out cells'.")
     targets = metrics.make_targets(all_cells, dict(report_cfg.absolute_targets or {}), list(report_cfg.relative_targets))
     usable = all_cells[all_cells["status"] != "failed"]
-    reached_all = metrics.all_reach(usable, curves, targets)
+    reached_all = metrics.all_reach(usable, curves, targets) if not usable.empty else pd.DataFrame(
+        columns=["cell_id", "target", "target_acc", "reached", "steps", "seconds"])
+    if not usable.empty:
+        sections += analysis_sections(all_cells, curves, reached_all, targets, report_cfg, out_dir / "plots")
+    else:
+        sections.append(Section("No results", ["No cell of this folder finished training, so there is nothing to "
+                                               "compare; the cells and their errors are listed below."]))
+    sections.append(problems_section(all_cells, others, problems))
+    return write_outputs(out_dir, sections, all_cells, curves, reached_all)
+
+
+def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all: pd.DataFrame, targets: list,
+                      report_cfg, plots_dir: Path) -> list[Section]:
+    """The verdict, test accuracy, steps and time to each target, and curves, profiles and init cost."""
+    conf, n_boot = float(report_cfg.confidence), int(report_cfg.bootstrap_resamples)
+    cells = metrics.best_lr(all_cells)
     reached = reached_all[reached_all["cell_id"].isin(cells["cell_id"])]
-    headline = targets[-2] if len(targets) >= 2 and targets[-2].kind == "relative" else targets[-1]
-    plots_dir = out_dir / "plots"
-    sections = [run_section(all_cells, out_dir)]
+    headline = metrics.Target(metrics.relative_name(report_cfg.headline_target), "relative",
+                              float(report_cfg.headline_target))
+    sections = []
 
     # The verdict first: the question the harness exists for.
     head_reached = reached[reached["target"] == headline.name]
@@ -208,31 +230,41 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     sec.tables.append(("Init cost per strategy (median over cells)", cost))
     sec.images += plots.learning_curves(curves, cells, plots_dir)
     sections.append(sec)
+    return sections
 
+
+def problems_section(all_cells: pd.DataFrame, others: pd.DataFrame, problems: list[str]) -> Section:
     bad = all_cells[all_cells["status"] != "ok"]
-    sec = Section("Failed and diverged cells")
-    if bad.empty and not problems:
+    sec = Section("Failed, diverged and left-out cells")
+    if bad.empty and others.empty and not problems:
         sec.text.append("None.")
     if not bad.empty:
         sec.tables.append(("Cells not ok", bad[["cell_id", "status", "error"]].reset_index(drop=True)))
+    if not others.empty:
+        sec.tables.append(("Cells of another configuration (left out)", others[["cell_id", "status"]].reset_index(drop=True)))
     for p in problems:
-        sec.text.append(f"- unreadable: {p}")
-    sections.append(sec)
+        sec.text.append(f"- unreadable, left out: {p}")
+    return sec
 
-    # Machine-readable tables: one row per cell with its steps/seconds to every target.
+
+def write_outputs(out_dir: Path, sections: list[Section], all_cells: pd.DataFrame, curves: pd.DataFrame,
+                  reached_all: pd.DataFrame) -> list[Path]:
+    """Machine-readable tables (one row per cell with its steps and seconds to every target), then the
+    Markdown and HTML pages, each written whole or not at all."""
     wide = reached_all.pivot_table(index="cell_id", columns="target", values=["steps", "seconds"], aggfunc="first")
     wide.columns = [f"{v} to {t}" for v, t in wide.columns]
     table = all_cells.drop(columns=["env_json"]).merge(wide.reset_index(), on="cell_id", how="left")
-    table["selected_lr"] = table["cell_id"].isin(cells["cell_id"])
+    table["selected_lr"] = table["cell_id"].isin(metrics.best_lr(all_cells)["cell_id"])
     table.to_csv(out_dir / "cells.csv", index=False)
     table.to_parquet(out_dir / "cells.parquet", index=False)
     curves.to_parquet(out_dir / "curves.parquet", index=False)
 
     title = f"bench report: {out_dir.name}"
-    md = out_dir / "report.md"
-    md.write_text(render_markdown(title, sections, out_dir))
-    page = out_dir / "report.html"
-    page.write_text(render_html(title, sections))
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    for path, text in ((md, render_markdown(title, sections, out_dir)), (page, render_html(title, sections))):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
     return [md, page, out_dir / "cells.csv", out_dir / "cells.parquet", out_dir / "curves.parquet"]
 
 

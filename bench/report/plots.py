@@ -1,6 +1,7 @@
 """Matplotlib figures for the report: each function takes DataFrames, writes one PNG, returns its path."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -17,7 +18,16 @@ def strategy_label(row) -> str:
     return f"{row['init']} {row['activation']} {'BN' if row['batchnorm'] else 'no BN'}"
 
 
+def file_name(*parts) -> str:
+    """A plot's file name from values read out of result files: anything but letters, digits, '.', '_'
+    and '-' becomes '_', so a crafted value ('../x') cannot name a path outside the plots folder."""
+    name = "_".join(re.sub(r"[^A-Za-z0-9._-]", "_", str(p)) for p in parts).strip(".") or "plot"
+    return name[:150] + ".png"
+
+
 def _save(fig, path: Path) -> Path:
+    if path.resolve().parent != path.parent.resolve() or "/" in path.name or path.name.startswith("."):
+        raise ValueError(f"refusing to write a plot outside its folder: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -43,7 +53,7 @@ def learning_curves(curves: pd.DataFrame, cells: pd.DataFrame, folder: Path) -> 
         axes[0][0].set_ylabel("validation accuracy (median over seeds)")
         axes[0][-1].legend(fontsize=7, loc="lower right")
         fig.suptitle(f"{key[0]} {key[1]}, labeled fraction {key[2]:g}")
-        paths.append(_save(fig, folder / f"curves_{key[0]}_{key[1]}_f{key[2]:g}.png"))
+        paths.append(_save(fig, folder / file_name("curves", key[0], key[1], f"f{key[2]:g}")))
     return paths
 
 
@@ -60,8 +70,7 @@ def steps_heatmap(reached: pd.DataFrame, cells: pd.DataFrame, target: str, folde
         fig, ax = plt.subplots(figsize=(1.4 * table.shape[1] + 3, 0.3 * len(labels) + 1.5))
         finite = shown[np.isfinite(shown)]
         norm = matplotlib.colors.LogNorm(vmin=max(finite.min(), 1), vmax=max(finite.max(), 2)) if finite.size else None
-        cmap = matplotlib.colormaps["viridis"].copy()
-        cmap.set_bad("lightgrey")
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
         im = ax.imshow(np.ma.masked_invalid(shown), aspect="auto", cmap=cmap, norm=norm)
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
@@ -74,7 +83,7 @@ def steps_heatmap(reached: pd.DataFrame, cells: pd.DataFrame, target: str, folde
         ax.set_title(f"{dataset} {model}: median steps to {target}", fontsize=9)
         if norm is not None:
             fig.colorbar(im, ax=ax, label="steps")
-        paths.append(_save(fig, folder / f"heatmap_{dataset}_{model}.png"))
+        paths.append(_save(fig, folder / file_name("heatmap", dataset, model)))
     return paths
 
 
@@ -100,7 +109,7 @@ def accuracy_vs_fraction(cells: pd.DataFrame, folder: Path) -> list[Path]:
             row[0].set_ylabel("test accuracy")
         axes[0][-1].legend(fontsize=7)
         fig.suptitle(f"{dataset} {model}: test accuracy (median over seeds)")
-        paths.append(_save(fig, folder / f"accuracy_vs_fraction_{dataset}_{model}.png"))
+        paths.append(_save(fig, folder / file_name("accuracy_vs_fraction", dataset, model)))
     return paths
 
 
@@ -161,4 +170,4 @@ def forest(v: pd.DataFrame, margin: float, confidence: float, folder: Path, name
     ax.set_title("Verdict: autoencoder pretraining against its rival, per seed pair", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return [_save(fig, folder / f"{name}.png")]
+    return [_save(fig, folder / file_name(name))]

@@ -1,0 +1,247 @@
+"""Results integrity and faults: one experiment per folder, paths kept inside, reports that survive
+their inputs, failures recorded and named, caches that heal, locks, one line per user error."""
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from bench import results
+from bench.cell import initialize_model, run_job
+from bench.config import ConfigError, ReportConfig, validate, validate_report
+from bench.data import DataConfig, load_dataset
+from bench.identity import cell_config, experiment_settings, job_cells
+from bench.report import write_report
+from bench.report.plots import file_name
+from bench.results import ExperimentMismatch, check_experiment, load_results, result_path
+from tests.conftest import ROOT, run_cli
+
+REPORT = OmegaConf.structured(ReportConfig)
+
+
+def settings_of(cfg):
+    return experiment_settings(cell_config(*job_cells(cfg)[0]))
+
+
+def one_cell(cfg_factory, *overrides):
+    cfg = cfg_factory("data=digits", "train.max_steps=20", *overrides)
+    [r] = run_job(cfg)
+    return cfg, r
+
+
+# --- a folder holds one experiment
+
+def test_a_folder_refuses_a_run_with_other_settings_naming_the_keys(cfg_factory, tmp_path):
+    a = cfg_factory("data=digits", "train.max_steps=40")
+    b = cfg_factory("data=digits", "train.max_steps=60", "model.width=48")
+    check_experiment(tmp_path, [settings_of(a)])
+    check_experiment(tmp_path, [settings_of(cfg_factory("data=digits", "train.max_steps=40", "init=lsuv",
+                                                        "seed=5", "train.lr=0.3"))])  # axes may differ
+    with pytest.raises(ExperimentMismatch, match=r"model\[mlp\].width=256 there, 48 here.*train.max_steps=40 there"):
+        check_experiment(tmp_path, [settings_of(b)])
+    check_experiment(tmp_path, [settings_of(b)], append=True)  # asked for: added
+
+
+def test_settings_of_one_strategy_never_conflict_with_another_strategys_keys(cfg_factory, tmp_path):
+    check_experiment(tmp_path, [settings_of(cfg_factory("data=digits", "init=autoencoder", "init.noise=0.3"))])
+    check_experiment(tmp_path, [settings_of(cfg_factory("data=digits", "init=lsuv"))])
+    with pytest.raises(ExperimentMismatch, match=r"init\[autoencoder\].noise"):
+        check_experiment(tmp_path, [settings_of(cfg_factory("data=digits", "init=autoencoder", "init.noise=0.1"))])
+
+
+def test_the_report_never_pools_two_configurations(cfg_factory, tmp_path):
+    out = tmp_path / "results"
+    run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2"))
+    run_job(cfg_factory("data=digits", "train.max_steps=30", "n_seeds=3"))  # appended by hand
+    cells, _, _ = load_results(out)
+    assert len(cells) == 5
+    write_report(out, REPORT)
+    text = (out / "report.md").read_text()
+    assert "more than one configuration" in text and "`train.max_steps`" in text
+    table = __import__("pandas").read_csv(out / "cells.csv")
+    assert len(table) == 3 and set(table["seed"]) == {0, 1, 2}  # the majority's 3 cells, not 5 as one group
+
+
+def test_a_single_run_with_other_settings_is_one_line_and_exit_2(tmp_path):
+    base = ["data=digits", "train.max_steps=5", "name=x", f"results_root={tmp_path}"]
+    assert run_cli(*base).returncode == 0
+    r = run_cli(*base[:1], "train.max_steps=6", *base[2:])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "train.max_steps=5 there, 6 here" in r.stderr and "name=" in r.stderr
+
+
+# --- paths stay inside
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "x" * 300, ".hidden", ""])
+def test_a_name_that_would_leave_the_results_folder_is_refused(cfg_factory, name):
+    cfg = cfg_factory("data=digits")
+    cfg.name = name
+    with pytest.raises(ConfigError, match="name="):
+        validate(cfg)
+
+
+def test_plot_names_from_crafted_values_stay_in_the_plots_folder():
+    assert file_name("curves", "../../evil", "mlp") == "curves_.._.._evil_mlp.png"
+    assert "/" not in file_name("a/b", "..")
+
+
+def test_a_crafted_dataset_name_in_a_result_writes_nothing_outside(cfg_factory, tmp_path):
+    cfg, r = one_cell(cfg_factory)
+    for seed in (1, 2):  # more cells whose dataset climbs out
+        cid = f"evil{seed}"
+        bad = {**r, "cell_id": cid, "axes": {**r["axes"], "dataset": "../../escaped", "seed": seed}}
+        results.write_result(result_path(cfg.out_dir, cid), bad)
+    write_report(cfg.out_dir, REPORT)
+    outside = [p for p in tmp_path.rglob("*") if "escaped" in p.name and "results" not in p.parts[len(tmp_path.parts):][:1]]
+    assert outside == []
+    assert all(p.parent.name == "plots" for p in (tmp_path / "results").rglob("*.png"))
+
+
+# --- a report that survives its inputs
+
+def bad_variants(r: dict) -> dict:
+    nan_final = {**r, "final": {**r["final"], "test_acc": float("nan")}}
+    inf_curve = {**r, "curve": [{**r["curve"][0], "val_acc": math.inf}] + r["curve"][1:]}
+    return {"wrongtype": {**r, "axes": {**r["axes"], "seed": "zero"}}, "nanfinal": nan_final, "infcurve": inf_curve,
+            "nocurve": {**r, "curve": "none"}, "notdict": [1, 2]}
+
+
+def test_bad_results_are_named_and_skipped_never_half_used(cfg_factory):
+    cfg, r = one_cell(cfg_factory)
+    cells_dir = result_path(cfg.out_dir, r["cell_id"]).parents[1]
+    for name, content in bad_variants(r).items():
+        if isinstance(content, dict):
+            content = {**content, "cell_id": name}
+        (cells_dir / name).mkdir()
+        (cells_dir / name / "result.json").write_text(json.dumps(content))
+    (cells_dir / "copied").mkdir()  # a copied cell folder: its id names another folder
+    (cells_dir / "copied" / "result.json").write_text(json.dumps(r))
+    cells, _, problems = load_results(cfg.out_dir)
+    assert list(cells["cell_id"]) == [r["cell_id"]]
+    assert len(problems) == 6
+    assert any("axes.seed is 'zero'" in p for p in problems)
+    assert any("final.test_acc of an ok cell is nan" in p for p in problems)
+    assert any("non-finite" in p for p in problems) and any("copied cell" in p for p in problems)
+    write_report(cfg.out_dir, REPORT)  # no traceback; every bad file named
+    assert (result_path(cfg.out_dir, r["cell_id"]).parents[2] / "report.md").read_text().count("left out:") == 6
+
+
+def test_an_all_failed_folder_gives_a_report_that_says_so(cfg_factory):
+    cfg = cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", "fail_on=digits")
+    run_job(cfg)
+    write_report(cfg.out_dir, REPORT)
+    text = (result_path(cfg.out_dir, "x").parents[2] / "report.md").read_text()
+    assert "No cell of this folder finished training" in text and "deliberate failure" in text
+
+
+@pytest.mark.parametrize("key,value", [("confidence", 1.5), ("bootstrap_resamples", 0), ("equivalence_margin", -1),
+                                       ("relative_targets", [0.9, 2.0]), ("headline_target", 0.5),
+                                       ("baseline_init", "nope")])
+def test_every_report_setting_is_validated(key, value):
+    cfg = OmegaConf.structured(ReportConfig)
+    cfg[key] = value
+    with pytest.raises(ConfigError, match=f"report.{key}="):
+        validate_report(cfg)
+
+
+# --- failures recorded, caches heal
+
+def test_a_truncated_dataset_cache_is_rebuilt_with_a_warning(tmp_path):
+    cfg = DataConfig(name="mnist1d", size=300, cache_dir=str(tmp_path))
+    first = load_dataset(cfg, "cpu")
+    path = tmp_path / "mnist1d-300.npz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="rebuilding it"):
+        again = load_dataset(cfg, "cpu")
+    assert np.array_equal(first.x_train.numpy(), again.x_train.numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(cfg, "cpu")  # healed: no second warning
+
+
+def test_a_corrupt_init_cache_entry_is_deleted_and_rebuilt(cfg_factory, tmp_path, caplog):
+    cfg = cfg_factory("data=digits", "init=autoencoder", "init.steps_per_layer=5", f"data.cache_dir={tmp_path}")
+    data = load_dataset(cfg.data, "cpu")
+    model, _, hit = initialize_model(cfg, data, 0, "cpu")
+    [pt] = list((tmp_path / "inits").glob("*.pt"))
+    pt.write_bytes(b"garbage")
+    again, _, hit = initialize_model(cfg, data, 0, "cpu")
+    assert not hit and "rebuilding it" in caplog.text
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert initialize_model(cfg, data, 0, "cpu")[2]  # the rebuilt entry is read next time
+
+
+def test_a_job_error_outside_the_cells_is_recorded_for_them_and_named(tmp_path):
+    # mnist's files are missing: the job fails while loading data, before any cell runs
+    r = run_cli("-m", "data=mnist,digits", "train.max_steps=20", f"data.root={tmp_path}/none", "name=mixed",
+                f"results_root={tmp_path}")
+    assert r.returncode == 1
+    failed = [ln for ln in r.stderr.splitlines() if ln.startswith("failed: ")]
+    assert len(failed) == 1 and "mnist-" in failed[0]
+
+
+# --- concurrency
+
+def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_over(cfg_factory, tmp_path):
+    cfg = cfg_factory("data=digits", "train.max_steps=20")
+    cid = next(iter(results.cell_dir(cfg.out_dir, "x").parent.glob("*")), None)
+    from bench.identity import cell_id
+    cid = cell_id(cfg, 0)
+    lock = results.cell_dir(cfg.out_dir, cid) / results.LOCK_NAME
+    lock.parent.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import platform
+        lock.write_text(json.dumps({"pid": sleeper.pid, "host": platform.node()}))
+        assert run_job(cfg) == []  # another live process computes it
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    [r] = run_job(cfg)  # its process is gone: the lock is stale
+    assert r["status"] == "ok" and not lock.exists()
+
+
+# --- one line and the right exit code
+
+@pytest.mark.parametrize("args,text", [
+    (["threads=-1"], "threads=-1"),
+    (["name=" + "x" * 300], "name="),
+    (["data.seed=-1"], "data.seed=-1"),
+    (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
+])
+def test_bad_values_are_one_line_with_exit_2(args, text, tmp_path):
+    r = run_cli("data=digits", "train.max_steps=5", f"results_root={tmp_path}", *args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and text in r.stderr, r.stderr
+
+
+def test_sweep_preflight_catches_launcher_and_folder_problems(tmp_path):
+    r = run_cli("sweep=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", f"results_root={tmp_path}")
+    assert r.returncode == 2 and "hydra.launcher.n_jobs=0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("sweep=smoke", "hydra/launcher=slurm", f"results_root={tmp_path}", env={"PATH": os.path.dirname(sys.executable)})
+    assert r.returncode == 2 and "no SLURM here" in r.stderr
+    r = run_cli("sweep=smoke", "data.seed=-1", f"results_root={tmp_path}")
+    assert r.returncode == 2 and "data.seed=-1" in r.stderr and not (tmp_path / "smoke" / "cells").exists()
+    if os.geteuid() != 0:  # root writes anywhere
+        (tmp_path / "ro").mkdir(mode=0o555)
+        r = run_cli("sweep=smoke", f"results_root={tmp_path}/ro")
+        assert r.returncode == 2 and "cannot write there" in r.stderr
+
+
+def test_a_single_run_whose_cell_failed_exits_1(tmp_path):
+    r = run_cli("data=digits", "train.max_steps=5", "fail_on=digits", f"results_root={tmp_path}")
+    assert r.returncode == 1 and "failed:" in r.stderr
+
+
+def test_report_cli_with_a_bad_config_file_is_one_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("confidence: [1, 2\n")
+    (tmp_path / "wrongkey.yaml").write_text("confidenc: 0.9\n")
+    for f in ("bad.yaml", "wrongkey.yaml", "missing.yaml"):
+        r = subprocess.run([sys.executable, "-m", "bench.report", str(tmp_path), "--config", str(tmp_path / f)],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (f, r.stderr)
