@@ -65,7 +65,7 @@ def test_a_failing_cell_is_reported_and_the_sweep_goes_on(tmp_path):
     res = results_of(tmp_path / "smoke")
     assert sum(v["status"] == "ok" for v in res.values()) == 6
     report = (tmp_path / "smoke" / "report.md").read_text()
-    assert "deliberate failure" in report and "lsuv-relu-bn1-f0.1" in report.split("## Failed and diverged cells")[1]
+    assert "deliberate failure" in report and "lsuv-relu-bn1-f0.1" in report.split("## Failed, diverged and left-out cells")[1]
 
 
 def test_report_cli_on_a_partial_folder_and_on_bad_folders(tmp_path):
