@@ -56,6 +56,10 @@ def main(cfg: DictConfig) -> None:
     try:
         validate(cfg)
         set_threads(cfg)
+        if not multirun and cfg.dry_run:
+            pending = pending_cells(cfg)
+            print(f"dry run: {len(pending)} of {len(job_cells(cfg))} cells would run", file=sys.stderr)
+            return
         if not multirun:  # a sweep checks this once for all its jobs, before any runs
             check_experiment(cfg.out_dir, [experiment_settings(cell_config(*job_cells(cfg)[0]))], cfg.append)
         written = run_job(cfg)

@@ -266,7 +266,13 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
     written = []
     for result in cells:
         results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), result)
-        log.info("%s: %s, val_acc %s, test_acc %s", result["cell_id"], result["status"],
-                 result["final"].get("val_acc"), result["final"].get("test_acc"))
+        final = result["final"]
+        if result["status"] != "ok":
+            log.warning("%s: %s: %s", result["cell_id"], result["status"], result.get("error"))
+        elif final["val_acc"] < 1.5 / data.num_classes:
+            log.warning("%s: ok but still at chance level (val acc %.1f%%)", result["cell_id"], final["val_acc"] * 100)
+        else:
+            log.info("%s: ok, val acc %.1f%%, test acc %.1f%%", result["cell_id"], final["val_acc"] * 100,
+                     final["test_acc"] * 100)
         written.append(result)
     return written

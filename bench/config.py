@@ -154,6 +154,7 @@ class Config:
     # (or submitit's cpus_per_task).
     threads: int = 1
     force: bool = False  # rerun a cell even if its result exists
+    dry_run: bool = False  # a sweep only says how many cells it would run and about how long they would take
     append: bool = False  # add cells whose settings differ from the experiment the results folder holds
     fail_on: Optional[str] = None  # testing aid: a cell whose id contains this string raises
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 # Keys that say where or how a cell runs, not what it computes: left out of its identity.
 NON_SEMANTIC_KEYS = ("name", "results_root", "out_dir", "force", "device", "threads", "n_seeds",
-                     "fail_on", "report", "append")
+                     "fail_on", "report", "append", "dry_run")
 NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
 # The grid's axes: a results folder holds many values of these, one value of everything else.
 AXIS_KEYS = ("data.name", "model.name", "init.name", "activation.name", "model.batchnorm",

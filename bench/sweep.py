@@ -135,6 +135,30 @@ class Progress(threading.Thread):
         self.bar.close()
 
 
+def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -> None:
+    """What the sweep would do, without training: cells to run and an estimate of the wall time from the
+    timings already stored in the folder (cells run once per core at a time)."""
+    pending = len(ids) - len(done)
+    print(f"dry run: {pending} cells would run, {len(done)} are done", file=sys.stderr)
+    if not pending:
+        return
+    from bench.results import load_results
+
+    cells = load_results(out_dir)[0] if (out_dir / "cells").is_dir() else None
+    ok = cells[cells["status"] == "ok"] if cells is not None and not cells.empty else None
+    if ok is None or ok.empty:
+        print("no finished cells in this folder to estimate the time from; run a few (e.g. sweep=smoke) first",
+              file=sys.stderr)
+        return
+    per_cell = float((ok["train_seconds"] + ok["init_seconds"].where(~ok["init_cache_hit"].astype(bool), 0)).median())
+    launcher = config.hydra.launcher
+    jobs = launcher.get("n_jobs") or 1
+    jobs = os.cpu_count() or 1 if jobs < 0 else jobs
+    minutes = per_cell * pending / jobs / 60
+    print(f"estimate: about {minutes:.0f} min ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
+          f"{jobs} job{'s' if jobs > 1 else ''} at a time; evaluations and start-up not counted)", file=sys.stderr)
+
+
 class SweepMonitor(Callback):
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -161,6 +185,9 @@ class SweepMonitor(Callback):
                 raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
             print(f"bench: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
+        if config.get("dry_run"):
+            dry_run(config, out_dir, self.ids, done)
+            raise SystemExit(0)
         # workers watch this process and exit when it is gone (bench.cell.exit_with_parent)
         os.environ["BENCH_PARENT_PID"] = str(os.getpid())
         signal.signal(signal.SIGINT, self.interrupted)
@@ -184,18 +211,44 @@ class SweepMonitor(Callback):
               "to resume", file=sys.stderr, flush=True)
         os._exit(130)
 
+    def print_summary(self, out_dir: Path, report: Path) -> None:
+        """Cells run, skipped and not ok, the wall time, one line per verdict row, and the report."""
+        p = self.progress
+        if p is not None:
+            statuses = list(p.statuses.values())
+            bad = {k: statuses.count(k) for k in ("failed", "diverged", "unreadable") if statuses.count(k)}
+            minutes, seconds = divmod(int(time.time() - p.started), 60)
+            print(f"done: {len(statuses)} cells run, {p.done_before} already done"
+                  + "".join(f", {n} {k}" for k, n in bad.items()) + f"; {minutes} min {seconds} s", file=sys.stderr)
+        verdict_file = out_dir / "verdict.csv"
+        if verdict_file.exists() and verdict_file.stat().st_size > 1:
+            import pandas as pd
+
+            try:
+                v = pd.read_csv(verdict_file)
+            except pd.errors.EmptyDataError:
+                v = pd.DataFrame()
+            for r in v.itertuples():
+                interval = (f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
+                            if r.n_pairs >= 2 else "")
+                print(f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
+                      f"{r.outcome} ({interval}{r.n_pairs} paired seeds)", file=sys.stderr)
+        print(f"report: {report}", file=sys.stderr)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.close()
         out_dir = Path(config.out_dir)
         from bench.report import write_report  # the report never trains; it only reads results
 
+        if self.progress is not None:
+            print(f"writing the report of {len(self.ids)} cells ...", file=sys.stderr)
         report_failed = False
         try:
             # the settings travel with the results: `python -m bench.report` on this folder reuses them
             OmegaConf.save(config.report, out_dir / REPORT_CONFIG_NAME)
             paths = write_report(out_dir, config.report)
-            print(f"report: {paths[0]}", file=sys.stderr)
+            self.print_summary(out_dir, paths[0])
         except Exception as e:  # noqa: BLE001 - the cells are safe on disk; say why the report is missing
             report_failed = True
             for stale in ("report.md", "report.html"):  # never leave an old report looking current

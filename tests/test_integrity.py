@@ -245,3 +245,20 @@ def test_report_cli_with_a_bad_config_file_is_one_line(tmp_path):
         r = subprocess.run([sys.executable, "-m", "bench.report", str(tmp_path), "--config", str(tmp_path / f)],
                            capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (f, r.stderr)
+
+
+# --- two folders side by side
+
+def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_factory, tmp_path):
+    from bench.report.compare import compare
+
+    folders = []
+    for name, seed in (("a", 0), ("b", 100)):
+        out = tmp_path / name
+        for init in ("lsuv", "autoencoder"):
+            run_job(cfg_factory("data=digits", "train.max_steps=30", "n_seeds=3", f"seed={seed}", f"init={init}",
+                                "init.steps_per_layer=10", out_dir=out))
+        folders.append(out)
+    text = compare(folders[0], folders[1], REPORT)
+    assert "## Verdict rows" in text and "rows contradict each other" in text
+    assert "## A/A check" in text and "of 2 strategy groups claim a difference" in text

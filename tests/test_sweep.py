@@ -34,6 +34,13 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(t
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<img" in html and 'src="plots/' not in html  # self-contained
 
+    assert "done: 8 cells run, 0 already done" in r.stderr and f"report: {out}/report.md" in r.stderr
+    assert "verdict: digits relu at 1 labeled" not in r.stderr  # no autoencoder arm in this grid: no verdict line
+
+    plan = run_cli(*NARROW, "seed=5", "dry_run=true", f"results_root={tmp_path}")
+    assert plan.returncode == 0 and "dry run: 8 cells would run, 0 are done" in plan.stderr
+    assert "estimate: about" in plan.stderr and not list(out.glob("cells/*-s5-*"))
+
     again = run_cli(*NARROW, f"results_root={tmp_path}")
     assert again.returncode == 0 and "8 already done" in again.stderr
     assert {k: v["started_at"] for k, v in results_of(out).items()} == {k: v["started_at"] for k, v in first.items()}

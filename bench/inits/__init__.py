@@ -1,5 +1,5 @@
 """Init strategies: one module per strategy, each with
-`initialize(model, unlabeled, cfg, generator) -> InitCost` (see ../shared/design.md).
+`initialize(model, unlabeled, cfg, generator) -> InitCost` (see docs/design.md).
 
 `unlabeled` is a `bench.data.UnlabeledPool` (inputs only, never labels), `cfg` the `init` config
 node, `generator` a CPU torch.Generator seeded from the cell's seed. `run_init` dispatches by name and

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")
+    parser.add_argument("--against", default=None, metavar="OTHER",
+                        help="compare with another results folder instead (writes compare-<OTHER>.md into the first)")
     parser.add_argument("--config", default=None,
                         help=f"report settings (YAML); default: the folder's {REPORT_CONFIG_NAME}, else {DEFAULTS}")
     args = parser.parse_args(argv)
@@ -48,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = Path(args.results_dir)
     try:
         cfg, source = load_report_config(results_dir, args.config)
+        if args.against:
+            from bench.report.compare import compare
+
+            text = compare(results_dir, Path(args.against), cfg)
+            out = results_dir / f"compare-{Path(args.against).name}.md"
+            out.write_text(text)
+            print(text)
+            return 0
         paths = write_report(results_dir, cfg)
     except yaml.YAMLError as e:
         print(f"bench.report: error: {args.config} is not valid YAML: {getattr(e, 'problem', None) or e}".splitlines()[0],

@@ -101,10 +101,9 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
     return t
 
 
-def verdict_section(cells: pd.DataFrame, head_reached: pd.DataFrame, headline, conf: float, margin: float,
+def verdict_section(v: pd.DataFrame, cells: pd.DataFrame, head_reached: pd.DataFrame, conf: float, margin: float,
                     all_cells: pd.DataFrame, plots_dir: Path) -> Section:
     sec = Section("Verdict: does autoencoder pretraining still help with BatchNorm, ReLU-family and LSUV/Krähenbühl?")
-    v = metrics.verdict(cells, head_reached, conf, margin)
     if v.empty:
         sec.text.append("Not computable from these cells: it needs `autoencoder` and `lsuv` or `krahenbuhl` cells with "
                         "BatchNorm and a ReLU-family activation.")
@@ -163,18 +162,21 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     usable = all_cells[all_cells["status"] != "failed"]
     reached_all = metrics.all_reach(usable, curves, targets) if not usable.empty else pd.DataFrame(
         columns=["cell_id", "target", "target_acc", "reached", "steps", "seconds"])
+    verdict = pd.DataFrame()
     if not usable.empty:
-        sections += analysis_sections(all_cells, curves, reached_all, targets, report_cfg, out_dir / "plots")
+        more, verdict = analysis_sections(all_cells, curves, reached_all, targets, report_cfg, out_dir / "plots")
+        sections += more
     else:
         sections.append(Section("No results", ["No cell of this folder finished training, so there is nothing to "
                                                "compare; the cells and their errors are listed below."]))
     sections.append(problems_section(all_cells, others, problems))
-    return write_outputs(out_dir, sections, all_cells, curves, reached_all)
+    return write_outputs(out_dir, sections, all_cells, curves, reached_all, verdict)
 
 
 def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all: pd.DataFrame, targets: list,
-                      report_cfg, plots_dir: Path) -> list[Section]:
-    """The verdict, test accuracy, steps and time to each target, and curves, profiles and init cost."""
+                      report_cfg, plots_dir: Path) -> tuple[list[Section], pd.DataFrame]:
+    """The verdict, test accuracy, steps and time to each target, and curves, profiles and init cost;
+    and the verdict's rows."""
     conf, n_boot = float(report_cfg.confidence), int(report_cfg.bootstrap_resamples)
     cells = metrics.best_lr(all_cells)
     reached = reached_all[reached_all["cell_id"].isin(cells["cell_id"])]
@@ -185,7 +187,8 @@ def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all
     # The verdict first: the question the harness exists for.
     head_reached = reached[reached["target"] == headline.name]
     margin = float(report_cfg.equivalence_margin) / 100
-    sections.append(verdict_section(cells, head_reached, headline, conf, margin, all_cells, plots_dir))
+    verdict = metrics.verdict(cells, head_reached, conf, margin)
+    sections.append(verdict_section(verdict, cells, head_reached, conf, margin, all_cells, plots_dir))
 
     # Final test accuracy.
     acc = metrics.summarize(cells, "test_acc", metrics.GROUP, conf, n_boot, censored=False)
@@ -230,7 +233,7 @@ def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all
     sec.tables.append(("Init cost per strategy (median over cells)", cost))
     sec.images += plots.learning_curves(curves, cells, plots_dir)
     sections.append(sec)
-    return sections
+    return sections, verdict
 
 
 def problems_section(all_cells: pd.DataFrame, others: pd.DataFrame, problems: list[str]) -> Section:
@@ -248,7 +251,7 @@ def problems_section(all_cells: pd.DataFrame, others: pd.DataFrame, problems: li
 
 
 def write_outputs(out_dir: Path, sections: list[Section], all_cells: pd.DataFrame, curves: pd.DataFrame,
-                  reached_all: pd.DataFrame) -> list[Path]:
+                  reached_all: pd.DataFrame, verdict: pd.DataFrame) -> list[Path]:
     """Machine-readable tables (one row per cell with its steps and seconds to every target), then the
     Markdown and HTML pages, each written whole or not at all."""
     wide = reached_all.pivot_table(index="cell_id", columns="target", values=["steps", "seconds"], aggfunc="first")
@@ -258,6 +261,9 @@ def write_outputs(out_dir: Path, sections: list[Section], all_cells: pd.DataFram
     table.to_csv(out_dir / "cells.csv", index=False)
     table.to_parquet(out_dir / "cells.parquet", index=False)
     curves.to_parquet(out_dir / "curves.parquet", index=False)
+    # the verdict's rows, one sentence each among them (what the sweep prints at its end)
+    verdict.assign(**{c: verdict[c].map(lambda v: " ".join(f"{x:g}" for x in v)) for c in ("diffs", "seeds")
+                      if c in verdict}).to_csv(out_dir / "verdict.csv", index=False)
 
     title = f"bench report: {out_dir.name}"
     md, page = out_dir / "report.md", out_dir / "report.html"

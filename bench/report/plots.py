@@ -25,6 +25,17 @@ def file_name(*parts) -> str:
     return name[:150] + ".png"
 
 
+def _legend(fig, axes) -> None:
+    """One legend for the figure, outside the panels, from every panel's labelled lines (none when no
+    panel has any, instead of matplotlib's warning)."""
+    handles = {}
+    for ax in np.ravel(axes):
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+
 def _save(fig, path: Path) -> Path:
     if path.resolve().parent != path.parent.resolve() or "/" in path.name or path.name.startswith("."):
         raise ValueError(f"refusing to write a plot outside its folder: {path}")
@@ -51,7 +62,7 @@ def learning_curves(curves: pd.DataFrame, cells: pd.DataFrame, folder: Path) -> 
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("validation accuracy (median over seeds)")
-        axes[0][-1].legend(fontsize=7, loc="lower right")
+        _legend(fig, axes)
         fig.suptitle(f"{key[0]} {key[1]}, labeled fraction {key[2]:g}")
         paths.append(_save(fig, folder / file_name("curves", key[0], key[1], f"f{key[2]:g}")))
     return paths
@@ -107,7 +118,7 @@ def accuracy_vs_fraction(cells: pd.DataFrame, folder: Path) -> list[Path]:
             ax.set_xlabel("labeled fraction")
         for row in axes:
             row[0].set_ylabel("test accuracy")
-        axes[0][-1].legend(fontsize=7)
+        _legend(fig, axes)
         fig.suptitle(f"{dataset} {model}: test accuracy (median over seeds)")
         paths.append(_save(fig, folder / file_name("accuracy_vs_fraction", dataset, model)))
     return paths

@@ -1,0 +1,20 @@
+"""The README's headline quotes a real run: every number in it appears in the committed sample report."""
+import re
+
+from tests.conftest import ROOT
+
+NUMBER = re.compile(r"[+-]?\d+\.\d+")
+
+
+def test_every_number_the_readme_headline_quotes_is_in_the_sample_report():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- headline:start -->", 1)[1].split("<!-- headline:end -->", 1)[0]
+    report = (ROOT / "results" / "sample" / "default" / "report.md").read_text()
+    quoted = NUMBER.findall(block)
+    assert len(quoted) >= 10  # the verdict and accuracy tables are there
+    in_report = set(NUMBER.findall(report))
+    missing = [n for n in quoted if n not in in_report and n.lstrip("+") not in in_report]
+    assert missing == []
+    sha = re.search(r"at commit `(\w+)`", block).group(1)
+    assert f"bench at git {sha}" in report
+    assert (ROOT / "results" / "sample" / "default" / "cells.csv").exists()
