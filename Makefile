@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup bench smoke test speed report clean
+.PHONY: setup bench smoke test test-fast lint speed report clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,13 @@ report: setup  ## rewrite results/default/report.md from the cells on disk
 
 test: setup
 	$(PY) -m pytest -q
+
+test-fast: setup  ## the edit loop: everything but the tests that spawn processes or train many cells
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup  ## ruff: the linter and the formatter's check (`.venv/bin/ruff format .` applies it)
+	$(VENV)/bin/ruff check bench tests scripts
+	$(VENV)/bin/ruff format --check bench tests scripts
 
 speed: setup  ## training-loop speed benchmark -> results/speed/ (options: ARGS="--threads 1 --seeds 2,4,8,16")
 	$(PY) scripts/bench_speed.py $(ARGS)

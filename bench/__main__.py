@@ -1,5 +1,6 @@
 """`python -m bench`: compose the config with Hydra, validate it, run one job (one setting, its
 seeds). With a sweep preset or `-m`, Hydra's launcher runs one job per setting of the grid."""
+
 from __future__ import annotations
 
 import logging
@@ -79,15 +80,23 @@ def main(cfg: DictConfig) -> None:
     if not multirun:
         for r in written:
             f = r["final"]
-            numbers = (f"val acc {f['val_acc'] * 100:.1f}%, test acc {f['test_acc'] * 100:.1f}%"
-                       if f.get("test_acc") is not None else r.get("error") or "")
+            numbers = (
+                f"val acc {f['val_acc'] * 100:.1f}%, test acc {f['test_acc'] * 100:.1f}%"
+                if f.get("test_acc") is not None
+                else r.get("error") or ""
+            )
             print(f"{r['status']}: {r['cell_id']}: {numbers}", file=sys.stderr)
         if not written:
-            print(f"nothing to run: every cell of this setting has a result in {cfg.out_dir}/cells "
-                  "(force=true reruns them)", file=sys.stderr)
+            print(
+                f"nothing to run: every cell of this setting has a result in {cfg.out_dir}/cells "
+                "(force=true reruns them)",
+                file=sys.stderr,
+            )
         else:
-            print(f"results in {cfg.out_dir}/cells; `python -m bench.report {cfg.out_dir}` writes the report",
-                  file=sys.stderr)
+            print(
+                f"results in {cfg.out_dir}/cells; `python -m bench.report {cfg.out_dir}` writes the report",
+                file=sys.stderr,
+            )
         if any(r["status"] == "failed" for r in written):
             sys.exit(1)
 

@@ -1,5 +1,6 @@
 """One cell: data -> model -> init -> train -> result file. A job runs the cells of one setting for
 seeds seed .. seed+n_seeds-1, skipping those whose result already exists."""
+
 from __future__ import annotations
 
 import copy
@@ -23,13 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import models, results
 from bench.config import ConfigError, validate
-from bench.identity import cell_axes, cell_config, cell_id, digest, job_cells
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
+from bench.identity import cell_axes, cell_config, cell_id, digest, job_cells
 from bench.inits import InitCost, run_init
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
 
 log = logging.getLogger(__name__)
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -45,10 +47,21 @@ def resolve_device(name: str) -> torch.device:
 def _git_state() -> tuple[str | None, bool | None]:
     root = Path(__file__).resolve().parents[1]
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        sha = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
         return sha, dirty if sha else None
     except (OSError, subprocess.SubprocessError):
         return None, None
@@ -60,11 +73,18 @@ def environment(device: torch.device) -> dict:
 
     sha, dirty = _git_state()
     return {
-        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-        "numpy": np.__version__, "hydra": hydra.__version__, "platform": platform.platform(),
-        "hostname": platform.node(), "device": device.type,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "hydra": hydra.__version__,
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "threads": torch.get_num_threads(), "git_sha": sha, "git_dirty": dirty,
+        "threads": torch.get_num_threads(),
+        "git_sha": sha,
+        "git_dirty": dirty,
         "argv": sys.argv,
     }
 
@@ -80,13 +100,21 @@ def seeded_generators(seed: int, device: torch.device) -> tuple[torch.Generator,
 def init_cache_path(cfg: DictConfig, seed: int) -> Path:
     """Where initialized weights are kept: keyed by what shapes them only (data inputs, model,
     activation, init options, seed), not by the labeled fraction or the supervised settings."""
-    key = digest({"data": data_key(cfg.data), "model": OmegaConf.to_container(cfg.model),
-                   "activation": OmegaConf.to_container(cfg.activation),
-                   "init": OmegaConf.to_container(cfg.init), "seed": seed})
+    key = digest(
+        {
+            "data": data_key(cfg.data),
+            "model": OmegaConf.to_container(cfg.model),
+            "activation": OmegaConf.to_container(cfg.activation),
+            "init": OmegaConf.to_container(cfg.init),
+            "seed": seed,
+        }
+    )
     return Path(cfg.data.cache_dir) / "inits" / f"{cfg.init.name}-{key}"
 
 
-def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.device) -> tuple[models.Net, InitCost, bool]:
+def initialize_model(
+    cfg: DictConfig, data: Dataset, seed: int, device: torch.device
+) -> tuple[models.Net, InitCost, bool]:
     """Build the seed's model and run its init strategy; through the cache when `init.cache` is on
     (the full cost is still charged: it is read back with the weights)."""
     torch.manual_seed(seed)  # the builder's default init draws from the global RNG
@@ -118,10 +146,23 @@ def initialize_model(cfg: DictConfig, data: Dataset, seed: int, device: torch.de
 
 def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> dict:
     """A result that says 'failed' until the cell finishes and fills it in."""
-    return {"schema": results.SCHEMA, "cell_id": cell_id(cfg, seed), "status": "failed", "error": None,
-            "axes": cell_axes(cfg, seed), "config": cell_config(cfg, seed), "init_cost": InitCost().to_dict(),
-            "init_info": {}, "init_cache_hit": False, "curve": [], "final": {}, "data_sizes": data_sizes,
-            "engine": "sequential", "env": env, "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    return {
+        "schema": results.SCHEMA,
+        "cell_id": cell_id(cfg, seed),
+        "status": "failed",
+        "error": None,
+        "axes": cell_axes(cfg, seed),
+        "config": cell_config(cfg, seed),
+        "init_cost": InitCost().to_dict(),
+        "init_info": {},
+        "init_cache_hit": False,
+        "curve": [],
+        "final": {},
+        "data_sizes": data_sizes,
+        "engine": "sequential",
+        "env": env,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    }
 
 
 def record_failure(result: dict, e: Exception) -> None:
@@ -151,7 +192,9 @@ def start_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) 
     return result, model
 
 
-def train_cell(cfg: DictConfig, seed: int, result: dict, model: models.Net, data: Dataset, device: torch.device) -> dict:
+def train_cell(
+    cfg: DictConfig, seed: int, result: dict, model: models.Net, data: Dataset, device: torch.device
+) -> dict:
     try:
         out = train(model, data, cfg.train, seeded_generators(seed, device)[1])
     except Exception as e:  # noqa: BLE001
@@ -164,7 +207,11 @@ def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) ->
     """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
     failure inside the cell)."""
     result, model = start_cell(cfg, seed, data, device)
-    return finish(result) if model is None else train_cell(cfg, seed, result, model, for_seed(data, cfg.data, seed), device)
+    return (
+        finish(result)
+        if model is None
+        else train_cell(cfg, seed, result, model, for_seed(data, cfg.data, seed), device)
+    )
 
 
 def run_cells_together(units: list[tuple[DictConfig, int]], data: Dataset, device: torch.device) -> list[dict]:
@@ -188,8 +235,13 @@ def run_cells_together(units: list[tuple[DictConfig, int]], data: Dataset, devic
     if len(ready) < 2:
         return done + [train_cell(c, s, r, m, for_seed(data, c.data, s), device) for c, s, r, m in ready]
     try:
-        outs = train_seeds([m for *_, m in ready], [for_seed(data, c.data, s) for c, s, _, _ in ready], ready[0][0].train,
-                           [seeded_generators(s, device)[1] for _, s, _, _ in ready], lrs=[c.train.lr for c, *_ in ready])
+        outs = train_seeds(
+            [m for *_, m in ready],
+            [for_seed(data, c.data, s) for c, s, _, _ in ready],
+            ready[0][0].train,
+            [seeded_generators(s, device)[1] for _, s, _, _ in ready],
+            lrs=[c.train.lr for c, *_ in ready],
+        )
     except Exception as e:  # noqa: BLE001
         for _, _, r, _ in ready:
             record_failure(r, e)
@@ -254,12 +306,16 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
         return []
     data = load_dataset(cfg.data, device)
     if cfg.train.batch_size > len(data.labeled_idx):
-        raise ConfigError("train.batch_size", cfg.train.batch_size,
-                          f"must be <= the labeled set ({len(data.labeled_idx)} examples)")
+        raise ConfigError(
+            "train.batch_size", cfg.train.batch_size, f"must be <= the labeled set ({len(data.labeled_idx)} examples)"
+        )
     if cfg.train.seed_parallel and len(units) > 1 and supports(cfg.model.name, cfg.activation.name, device.type):
         # one batch per learning rate where the optimizer cannot take one per model
-        groups = [units] if cfg.train.optimizer == "sgd" else [[u for u in units if u[0].train.lr == lr]
-                                                               for lr in dict.fromkeys(c.train.lr for c, _ in units)]
+        groups = (
+            [units]
+            if cfg.train.optimizer == "sgd"
+            else [[u for u in units if u[0].train.lr == lr] for lr in dict.fromkeys(c.train.lr for c, _ in units)]
+        )
         cells = (r for g in groups for r in run_cells_together(g, data, device))
     else:
         cells = (run_cell(c, s, data, device) for c, s in units)  # one at a time: each written as it ends
@@ -272,7 +328,11 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
         elif final["val_acc"] < 1.5 / data.num_classes:
             log.warning("%s: ok but still at chance level (val acc %.1f%%)", result["cell_id"], final["val_acc"] * 100)
         else:
-            log.info("%s: ok, val acc %.1f%%, test acc %.1f%%", result["cell_id"], final["val_acc"] * 100,
-                     final["test_acc"] * 100)
+            log.info(
+                "%s: ok, val acc %.1f%%, test acc %.1f%%",
+                result["cell_id"],
+                final["val_acc"] * 100,
+                final["test_acc"] * 100,
+            )
         written.append(result)
     return written

@@ -4,6 +4,7 @@ Hydra checks types and key names against these dataclasses while it composes the
 checks the values (ranges, allowed names) before any work starts, and raises `ConfigError` with one
 line that names the key, the bad value and what is allowed.
 """
+
 from __future__ import annotations
 
 import math
@@ -215,8 +216,11 @@ def validate_report(r: DictConfig | ReportConfig) -> None:
             raise ConfigError(f"report.absolute_targets.{dataset}", list(accs), "each must be in (0, 1]")
     _one_of("report.baseline_init", r.baseline_init, INITS)
     if r.headline_target not in list(r.relative_targets):
-        raise ConfigError("report.headline_target", r.headline_target,
-                          f"must be one of report.relative_targets ({', '.join(f'{t:g}' for t in r.relative_targets)})")
+        raise ConfigError(
+            "report.headline_target",
+            r.headline_target,
+            f"must be one of report.relative_targets ({', '.join(f'{t:g}' for t in r.relative_targets)})",
+        )
 
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -224,8 +228,12 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def check_name(name: Any) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise ConfigError("name", name, "must be 1-100 letters, digits, '.', '_' or '-', start with a letter "
-                          "or digit and hold no '..' (it names a folder under results_root)")
+        raise ConfigError(
+            "name",
+            name,
+            "must be 1-100 letters, digits, '.', '_' or '-', start with a letter "
+            "or digit and hold no '..' (it names a folder under results_root)",
+        )
 
 
 def validate(cfg: DictConfig | Config) -> None:
@@ -292,6 +300,9 @@ def validate(cfg: DictConfig | Config) -> None:
         raise ConfigError("seed", cfg.seed, "must be >= 0")
     labeled = labeled_size(train_pool_size(d), d.labeled_fraction, NUM_CLASSES[d.name])
     if t.batch_size > labeled:
-        raise ConfigError("train.batch_size", t.batch_size,
-                          f"must be <= the labeled set ({labeled} examples of {d.name} at "
-                          f"data.labeled_fraction={d.labeled_fraction})")
+        raise ConfigError(
+            "train.batch_size",
+            t.batch_size,
+            f"must be <= the labeled set ({labeled} examples of {d.name} at "
+            f"data.labeled_fraction={d.labeled_fraction})",
+        )

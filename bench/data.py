@@ -8,8 +8,10 @@ from data.seed and the cell's seed): seed s of every strategy trains on the same
 compared seed by seed, and the seeds together sample which examples happen to be labeled.
 `data.labeled_subset=fixed` gives every seed the one subset drawn from data.seed.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -18,8 +20,6 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import dataclasses
 
 import numpy as np
 import torch
@@ -46,8 +46,12 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.x_train), "labeled": len(self.labeled_idx), "val": len(self.x_val),
-                "test": len(self.x_test)}
+        return {
+            "train": len(self.x_train),
+            "labeled": len(self.labeled_idx),
+            "val": len(self.x_val),
+            "test": len(self.x_test),
+        }
 
 
 class UnlabeledPool:
@@ -67,6 +71,7 @@ class UnlabeledPool:
 
 # ---------------------------------------------------------------- loaders (raw arrays)
 
+
 def _cached_npz(cache_dir: str, key: str, make) -> dict[str, np.ndarray]:
     """Load arrays from cache_dir/key.npz, or make them and store them there (atomically)."""
     path = Path(cache_dir) / f"{key}.npz"
@@ -75,8 +80,9 @@ def _cached_npz(cache_dir: str, key: str, make) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as f:
                 return dict(f)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated or corrupt: rebuild once
-            warnings.warn(f"the data cache {path} could not be read ({type(e).__name__}: {e}); rebuilding it",
-                          stacklevel=2)
+            warnings.warn(
+                f"the data cache {path} could not be read ({type(e).__name__}: {e}); rebuilding it", stacklevel=2
+            )
             path.unlink(missing_ok=True)
     arrays = make()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,8 +110,12 @@ def load_mnist1d(cfg: DataConfig) -> Arrays:
         args = get_dataset_args()
         args.num_samples = cfg.size
         d = make_dataset(args)
-        return {"x": d["x"].astype(np.float32), "y": d["y"].astype(np.int64),
-                "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64)}
+        return {
+            "x": d["x"].astype(np.float32),
+            "y": d["y"].astype(np.int64),
+            "x_test": d["x_test"].astype(np.float32),
+            "y_test": d["y_test"].astype(np.int64),
+        }
 
     a = _cached_npz(cfg.cache_dir, f"mnist1d-{cfg.size}", make)
     return a["x"][:, None, :], a["y"], a["x_test"][:, None, :], a["y_test"]
@@ -139,8 +149,12 @@ def load_torchvision(cfg: DataConfig) -> Arrays:
     if not cfg.download:
         missing = [str(p) for p in expected_files(cfg.name, cfg.root) if not p.exists()]
         if missing:
-            raise ConfigError("data", cfg.name, f"files missing under data.root={cfg.root!r}: "
-                              f"{', '.join(missing)}; put them there or set data.download=true")
+            raise ConfigError(
+                "data",
+                cfg.name,
+                f"files missing under data.root={cfg.root!r}: "
+                f"{', '.join(missing)}; put them there or set data.download=true",
+            )
     splits = []
     for train in (True, False):
         try:
@@ -153,21 +167,29 @@ def load_torchvision(cfg: DataConfig) -> Arrays:
     return tuple(splits)
 
 
-LOADERS = {"mnist5k": load_mnist5k, "mnist1d": load_mnist1d, "digits": load_digits,
-           "mnist": load_torchvision, "fashion_mnist": load_torchvision, "cifar10": load_torchvision}
+LOADERS = {
+    "mnist5k": load_mnist5k,
+    "mnist1d": load_mnist1d,
+    "digits": load_digits,
+    "mnist": load_torchvision,
+    "fashion_mnist": load_torchvision,
+    "cifar10": load_torchvision,
+}
 
 
 # ---------------------------------------------------------------- splits
 
-def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator,
-                     at_least_one: bool = True) -> tuple[np.ndarray, np.ndarray]:
+
+def stratified_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator, at_least_one: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (picked, rest): `fraction` of every class, rounded up, at least one per class."""
     picked = []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
         k = math.ceil(fraction * len(idx))
         k = max(k, 1) if at_least_one else k
-        picked.append(idx[:min(k, len(idx))])
+        picked.append(idx[: min(k, len(idx))])
     picked = np.sort(np.concatenate(picked))
     rest = np.setdiff1d(np.arange(len(y)), picked)
     return picked, rest
@@ -194,9 +216,13 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
 
     return Dataset(
         name=cfg.name,
-        x_train=t((x - mean) / std), y_train=t(y, torch.int64), labeled_idx=t(labeled_idx, torch.int64),
-        x_val=t((x_val - mean) / std), y_val=t(y_val, torch.int64),
-        x_test=t((x_test - mean) / std), y_test=t(y_test, torch.int64),
+        x_train=t((x - mean) / std),
+        y_train=t(y, torch.int64),
+        labeled_idx=t(labeled_idx, torch.int64),
+        x_val=t((x_val - mean) / std),
+        y_val=t(y_val, torch.int64),
+        x_test=t((x_test - mean) / std),
+        y_test=t(y_test, torch.int64),
         num_classes=int(max(y.max(), y_test.max()) + 1),
     )
 
@@ -220,6 +246,11 @@ def for_seed(data: Dataset, cfg: DataConfig, seed: int) -> Dataset:
 
 def data_key(cfg: DataConfig) -> str:
     """A short hash of what fixes the inputs (not the labeled fraction): for caches keyed on data."""
-    fields = {"name": cfg.name, "seed": cfg.seed, "val_fraction": cfg.val_fraction,
-              "test_fraction": cfg.test_fraction, "size": cfg.size if cfg.name == "mnist1d" else None}
+    fields = {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "val_fraction": cfg.val_fraction,
+        "test_fraction": cfg.test_fraction,
+        "size": cfg.size if cfg.name == "mnist1d" else None,
+    }
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,5 +1,6 @@
 """Turn config errors (ours, Hydra's, OmegaConf's) into one line that names the key, the bad value
 and the allowed values."""
+
 from __future__ import annotations
 
 import dataclasses

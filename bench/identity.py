@@ -1,6 +1,7 @@
 """What a cell is: its config, its axes, its id, and the settings that define the experiment a results
 folder holds. Pure functions of the composed config: the sweep's preflight uses them without importing
 the training stack."""
+
 from __future__ import annotations
 
 import copy
@@ -11,12 +12,32 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 # Keys that say where or how a cell runs, not what it computes: left out of its identity.
-NON_SEMANTIC_KEYS = ("name", "results_root", "out_dir", "force", "device", "threads", "n_seeds",
-                     "fail_on", "report", "append", "dry_run")
+NON_SEMANTIC_KEYS = (
+    "name",
+    "results_root",
+    "out_dir",
+    "force",
+    "device",
+    "threads",
+    "n_seeds",
+    "fail_on",
+    "report",
+    "append",
+    "dry_run",
+)
 NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
 # The grid's axes: a results folder holds many values of these, one value of everything else.
-AXIS_KEYS = ("data.name", "model.name", "init.name", "activation.name", "model.batchnorm",
-             "data.labeled_fraction", "train.lr", "train.lrs", "seed")
+AXIS_KEYS = (
+    "data.name",
+    "model.name",
+    "init.name",
+    "activation.name",
+    "model.batchnorm",
+    "data.labeled_fraction",
+    "train.lr",
+    "train.lrs",
+    "seed",
+)
 # A config group's keys are read only by the group's choice (init.noise by the autoencoder): they are
 # named with it, init[autoencoder].noise, so that cells of other choices never conflict over them.
 CHOICE_GROUPS = ("data", "model", "init", "activation")
@@ -51,15 +72,24 @@ def cell_id(cfg: DictConfig, seed: int) -> str:
     lands in the same folder and any other change lands in a new one."""
     c = cell_config(cfg, seed)
     a = cell_axes(cfg, seed)
-    name = (f"{a['dataset']}-{a['model']}-{a['init']}-{a['activation']}-bn{int(a['batchnorm'])}"
-            f"-f{a['labeled_fraction']:g}-lr{a['lr']:g}-s{seed}")
+    name = (
+        f"{a['dataset']}-{a['model']}-{a['init']}-{a['activation']}-bn{int(a['batchnorm'])}"
+        f"-f{a['labeled_fraction']:g}-lr{a['lr']:g}-s{seed}"
+    )
     return f"{name}-{digest(semantic_config(c))}"
 
 
 def cell_axes(cfg: DictConfig, seed: int) -> dict:
-    return {"dataset": cfg.data.name, "model": cfg.model.name, "init": cfg.init.name,
-            "activation": cfg.activation.name, "batchnorm": bool(cfg.model.batchnorm),
-            "labeled_fraction": float(cfg.data.labeled_fraction), "lr": float(cfg.train.lr), "seed": int(seed)}
+    return {
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "init": cfg.init.name,
+        "activation": cfg.activation.name,
+        "batchnorm": bool(cfg.model.batchnorm),
+        "labeled_fraction": float(cfg.data.labeled_fraction),
+        "lr": float(cfg.train.lr),
+        "seed": int(seed),
+    }
 
 
 def semantic_config(c: dict) -> dict:

@@ -5,6 +5,7 @@ that never reaches it is censored (np.inf), never filled in. Time-to-target is t
 plus the training seconds up to that evaluation (evaluations excluded). A group's median over seeds
 is finite only when more than half of its seeds reached the target.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,7 +81,9 @@ def reach(cells: pd.DataFrame, curves: pd.DataFrame, target: Target) -> pd.DataF
     out["reached"] = out["cell_id"].isin(hit.index)
     out["steps"] = out["cell_id"].map(hit["step"]).astype(float).fillna(np.inf)
     init_seconds = cells.set_index("cell_id")["init_seconds"].fillna(0.0)
-    out["seconds"] = (out["cell_id"].map(hit["seconds"]) + out["cell_id"].map(init_seconds)).astype(float).fillna(np.inf)
+    out["seconds"] = (
+        (out["cell_id"].map(hit["seconds"]) + out["cell_id"].map(init_seconds)).astype(float).fillna(np.inf)
+    )
     return out.reset_index(drop=True)
 
 
@@ -94,7 +97,9 @@ def best_lr(cells: pd.DataFrame) -> pd.DataFrame:
     ok = cells[cells["status"] != "failed"]
     if ok.empty:
         return ok
-    score = ok.assign(v=ok["final_val_acc"].fillna(0.0)).groupby(GROUP + ["lr"], dropna=False)["v"].median().reset_index()
+    score = (
+        ok.assign(v=ok["final_val_acc"].fillna(0.0)).groupby(GROUP + ["lr"], dropna=False)["v"].median().reset_index()
+    )
     score = score.sort_values(GROUP + ["v", "lr"], ascending=[True] * len(GROUP) + [False, True])
     chosen = score.groupby(GROUP, dropna=False).head(1)[GROUP + ["lr"]]
     return ok.merge(chosen, on=GROUP + ["lr"])
@@ -117,7 +122,9 @@ def _median_stat(x, axis=-1):
     return np.median(x, axis=axis)
 
 
-def bootstrap_ci(values: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the median over seeds (inf allowed: censored seeds)."""
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
@@ -125,13 +132,21 @@ def bootstrap_ci(values: np.ndarray, confidence: float = 0.95, resamples: int = 
     if len(values) == 1 or np.all(values == values[0]):
         return float(values[0]), float(values[0])
     with np.errstate(invalid="ignore"):  # inf - inf inside scipy when several seeds are censored
-        r = stats.bootstrap((values,), _median_stat, confidence_level=confidence, n_resamples=resamples,
-                            method="percentile", random_state=np.random.default_rng(seed), vectorized=True)
+        r = stats.bootstrap(
+            (values,),
+            _median_stat,
+            confidence_level=confidence,
+            n_resamples=resamples,
+            method="percentile",
+            random_state=np.random.default_rng(seed),
+            vectorized=True,
+        )
     return float(r.confidence_interval.low), float(r.confidence_interval.high)
 
 
-def summarize(df: pd.DataFrame, value: str, by: list[str], confidence: float = 0.95,
-              resamples: int = 2000, censored: bool = True) -> pd.DataFrame:
+def summarize(
+    df: pd.DataFrame, value: str, by: list[str], confidence: float = 0.95, resamples: int = 2000, censored: bool = True
+) -> pd.DataFrame:
     """Per group: n, share reached (for censored values), median and its bootstrap interval."""
     rows = []
     for key, g in df.groupby(by, dropna=False, sort=True):
@@ -139,10 +154,16 @@ def summarize(df: pd.DataFrame, value: str, by: list[str], confidence: float = 0
         if not censored:
             v = v[~np.isnan(v)]
         lo, hi = bootstrap_ci(v, confidence, resamples)
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": len(g),
-                     "reached": int(np.isfinite(v).sum()) if censored else len(v),
-                     "median": censored_median(v) if censored else (float(np.median(v)) if len(v) else np.nan),
-                     "lo": lo, "hi": hi})
+        rows.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                "n": len(g),
+                "reached": int(np.isfinite(v).sum()) if censored else len(v),
+                "median": censored_median(v) if censored else (float(np.median(v)) if len(v) else np.nan),
+                "lo": lo,
+                "hi": hi,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -153,8 +174,9 @@ def _percentile_interval(boots: np.ndarray, confidence: float) -> tuple[float, f
     return float(lo), float(hi)
 
 
-def _two_sample_ci(a: np.ndarray, b: np.ndarray, combine, point: float, confidence: float, resamples: int,
-                   seed: int) -> tuple[float, float, float]:
+def _two_sample_ci(
+    a: np.ndarray, b: np.ndarray, combine, point: float, confidence: float, resamples: int, seed: int
+) -> tuple[float, float, float]:
     """combine(median(a), median(b)) with a two-sample percentile bootstrap interval; resamples whose
     value is undefined (inf - inf, inf / inf) are dropped."""
     rng = np.random.default_rng(seed)
@@ -168,8 +190,9 @@ def _two_sample_ci(a: np.ndarray, b: np.ndarray, combine, point: float, confiden
     return float(point), *_percentile_interval(boots, confidence)
 
 
-def ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
-             seed: int = 0) -> tuple[float, float, float]:
+def ratio_ci(
+    a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """median(a) / median(b) with a two-sample percentile bootstrap interval (a, b: steps, inf allowed)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -177,8 +200,14 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, resamples: 
     return _two_sample_ci(a, b, np.divide, point, confidence, resamples, seed)
 
 
-def speedups(reached: pd.DataFrame, cells: pd.DataFrame, baseline_init: str, baseline_batchnorm: bool,
-             confidence: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
+def speedups(
+    reached: pd.DataFrame,
+    cells: pd.DataFrame,
+    baseline_init: str,
+    baseline_batchnorm: bool,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+) -> pd.DataFrame:
     """Baseline steps / strategy steps per workload and activation (> 1: faster than the baseline)."""
     df = reached.merge(cells[["cell_id", *GROUP]], on="cell_id")
     rows = []
@@ -188,13 +217,22 @@ def speedups(reached: pd.DataFrame, cells: pd.DataFrame, baseline_init: str, bas
             continue
         for (init, bn), s in g.groupby(["init", "batchnorm"]):
             point, lo, hi = ratio_ci(base, s["steps"].to_numpy(), confidence, resamples)
-            rows.append({**dict(zip(WORKLOAD + ["activation"], key)), "init": init, "batchnorm": bn,
-                         "speedup": point, "lo": lo, "hi": hi})
+            rows.append(
+                {
+                    **dict(zip(WORKLOAD + ["activation"], key)),
+                    "init": init,
+                    "batchnorm": bn,
+                    "speedup": point,
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def performance_profiles(reached: pd.DataFrame, cells: pd.DataFrame,
-                         taus: np.ndarray = np.linspace(1, 4, 61)) -> pd.DataFrame:
+def performance_profiles(
+    reached: pd.DataFrame, cells: pd.DataFrame, taus: np.ndarray = np.linspace(1, 4, 61)
+) -> pd.DataFrame:
     """AlgoPerf-style profiles: per strategy, the share of workloads whose median steps-to-target is
     within tau of the best strategy's on that workload (tau from 1 to 4; never reached counts as inf).
     A workload here is (dataset, model, labeled fraction); a strategy is (init, activation, batchnorm)."""
@@ -207,8 +245,9 @@ def performance_profiles(reached: pd.DataFrame, cells: pd.DataFrame,
     rows = []
     for key, g in t.groupby(STRATEGY, dropna=False):
         for tau in taus:
-            rows.append({**dict(zip(STRATEGY, key)), "tau": float(tau),
-                         "share": float((g["ratio"] <= tau).sum() / n_workloads)})
+            rows.append(
+                {**dict(zip(STRATEGY, key)), "tau": float(tau), "share": float((g["ratio"] <= tau).sum() / n_workloads)}
+            )
     return pd.DataFrame(rows)
 
 
@@ -230,6 +269,7 @@ MIN_PAIRS = 3  # below this no comparison is claimed, whatever the interval says
 @dataclass(frozen=True)
 class Paired:
     """A paired comparison of per-seed differences (arm A minus arm B)."""
+
     n: int
     mean: float
     sd: float
@@ -277,8 +317,9 @@ def detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8
     return float((stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n))
 
 
-def seeds_to_settle(mean: float, sd: float, margin: float, alpha: float = 0.05, power: float = 0.8,
-                    most: int = 1000) -> int | None:
+def seeds_to_settle(
+    mean: float, sd: float, margin: float, alpha: float = 0.05, power: float = 0.8, most: int = 1000
+) -> int | None:
     """About how many paired seeds, at the observed spread, would end an inconclusive comparison: the
     fewest that detect a difference of the observed size, or whose interval fits inside the
     equivalence margin around the observed mean (whichever comes first). None: more than `most`."""
@@ -348,13 +389,20 @@ def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margi
     both = steps[np.isfinite(steps["steps_a"]) & np.isfinite(steps["steps_b"])]
     log_ratio = paired_t(np.log(both["steps_b"].to_numpy(float) / both["steps_a"].to_numpy(float)), confidence)
     return {
-        "n_pairs": c.n, "n_unpaired": len(ae) + len(rival) - 2 * len(acc), "n_dropped": len(acc) - c.n,
-        "diffs": [float(x) for x in diffs if np.isfinite(x)], "seeds": [int(s) for s, x in zip(acc["seed"], diffs)
-                                                                        if np.isfinite(x)],
-        "test_acc_diff": c.mean, "test_acc_lo": c.lo, "test_acc_hi": c.hi, "sd": c.sd, "p": c.p,
+        "n_pairs": c.n,
+        "n_unpaired": len(ae) + len(rival) - 2 * len(acc),
+        "n_dropped": len(acc) - c.n,
+        "diffs": [float(x) for x in diffs if np.isfinite(x)],
+        "seeds": [int(s) for s, x in zip(acc["seed"], diffs) if np.isfinite(x)],
+        "test_acc_diff": c.mean,
+        "test_acc_lo": c.lo,
+        "test_acc_hi": c.hi,
+        "sd": c.sd,
+        "p": c.p,
         "detectable": detectable_effect(c.sd, c.n, alpha),
         "settle_seeds": seeds_to_settle(c.mean, c.sd, margin, alpha),
-        "ae_reached": int(np.isfinite(steps["steps_a"]).sum()), "rival_reached": int(np.isfinite(steps["steps_b"]).sum()),
+        "ae_reached": int(np.isfinite(steps["steps_a"]).sum()),
+        "rival_reached": int(np.isfinite(steps["steps_b"]).sum()),
         "speedup": float(np.exp(log_ratio.mean)) if log_ratio.n >= MIN_PAIRS else np.nan,
         "speedup_lo": float(np.exp(log_ratio.lo)) if log_ratio.n >= MIN_PAIRS else np.nan,
         "speedup_hi": float(np.exp(log_ratio.hi)) if log_ratio.n >= MIN_PAIRS else np.nan,
@@ -362,8 +410,9 @@ def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margi
     }
 
 
-def verdict(cells: pd.DataFrame, reached: pd.DataFrame, confidence: float = 0.95, margin: float = 0.01,
-            all_rivals: bool = False) -> pd.DataFrame:
+def verdict(
+    cells: pd.DataFrame, reached: pd.DataFrame, confidence: float = 0.95, margin: float = 0.01, all_rivals: bool = False
+) -> pd.DataFrame:
     """Autoencoder pretraining against the better of LSUV and Krähenbühl (`choose_rival`), with
     BatchNorm and a ReLU-family activation, per dataset, model and labeled fraction, on per-seed paired
     differences. `cells` holds each group at its chosen learning rate; `reached` the steps to the
@@ -380,19 +429,34 @@ def verdict(cells: pd.DataFrame, reached: pd.DataFrame, confidence: float = 0.95
         chosen, why = choose_rival(g)
         if ae.empty or chosen is None:
             continue
-        for rival in (("lsuv", "krahenbuhl") if all_rivals else (chosen,)):
+        for rival in ("lsuv", "krahenbuhl") if all_rivals else (chosen,):
             r = g[g["init"] == rival]
             if r.empty:
                 continue
-            rows.append({**dict(zip(WORKLOAD + ["activation"], key)), "rival": rival, "chosen": rival == chosen,
-                         "rival_rule": why, "n_ae": len(ae), "n_rival": len(r),
-                         **compare_arms(ae, r, confidence, margin)})
+            rows.append(
+                {
+                    **dict(zip(WORKLOAD + ["activation"], key)),
+                    "rival": rival,
+                    "chosen": rival == chosen,
+                    "rival_rule": why,
+                    "n_ae": len(ae),
+                    "n_rival": len(r),
+                    **compare_arms(ae, r, confidence, margin),
+                }
+            )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
     out["p_holm"] = holm(out["p"].to_numpy())
-    out["outcome"] = [outcome(Paired(r.n_pairs, r.test_acc_diff, r.sd, r.test_acc_lo, r.test_acc_hi, r.p),
-                              r.p_holm, margin, 1 - confidence) for r in out.itertuples()]
+    out["outcome"] = [
+        outcome(
+            Paired(r.n_pairs, r.test_acc_diff, r.sd, r.test_acc_lo, r.test_acc_hi, r.p),
+            r.p_holm,
+            margin,
+            1 - confidence,
+        )
+        for r in out.itertuples()
+    ]
     out["sentence"] = [verdict_sentence(r, confidence, margin) for r in out.to_dict("records")]
     return out
 
@@ -402,17 +466,24 @@ def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
     level = f"{confidence:.0%}"
     head = f"At {r['labeled_fraction']:g} labeled, against {r['rival']}: **{r['outcome']}**"
     if r["n_pairs"] < MIN_PAIRS:
-        return (f"{head}: only {r['n_pairs']} paired seed{'s' if r['n_pairs'] != 1 else ''}; a comparison needs "
-                f"at least {MIN_PAIRS}.")
-    nums = (f"test accuracy {r['test_acc_diff'] * 100:+.1f} points ({level} CI {r['test_acc_lo'] * 100:+.1f} to "
-            f"{r['test_acc_hi'] * 100:+.1f}, {r['n_pairs']} paired seeds, Holm-adjusted p = {r['p_holm']:.2g})")
+        return (
+            f"{head}: only {r['n_pairs']} paired seed{'s' if r['n_pairs'] != 1 else ''}; a comparison needs "
+            f"at least {MIN_PAIRS}."
+        )
+    nums = (
+        f"test accuracy {r['test_acc_diff'] * 100:+.1f} points ({level} CI {r['test_acc_lo'] * 100:+.1f} to "
+        f"{r['test_acc_hi'] * 100:+.1f}, {r['n_pairs']} paired seeds, Holm-adjusted p = {r['p_holm']:.2g})"
+    )
     detect = f"these seeds detect a difference of {r['detectable'] * 100:.1f} points"
     if r["outcome"] == "equivalent":
         tail = f"the whole interval lies within the ±{margin * 100:g}-point margin"
     elif r["outcome"] == "inconclusive":
         settle = r["settle_seeds"]
-        tail = detect + (f"; about {settle} seeds would settle it" if settle is not None
-                         else "; more than 1000 seeds would be needed at this spread")
+        tail = detect + (
+            f"; about {settle} seeds would settle it"
+            if settle is not None
+            else "; more than 1000 seeds would be needed at this spread"
+        )
     else:
         tail = detect
     return f"{head}: {nums}; {tail}."

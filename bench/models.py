@@ -1,6 +1,7 @@
 """MLP and CNN builders. A network is a list of `Block`s (layer -> BatchNorm -> activation -> pool)
 followed by a linear `head`; init strategies walk `net.blocks` and `net.head`, or find the Linear and
 Conv layers in forward order with hooks (`forward_order`)."""
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,9 @@ class Maxout(nn.Module):
         return f"pieces={self.pieces}"
 
 
-def make_activation(name: str, channels: int, negative_slope: float = 0.01, pieces: int = 2,
-                    inplace: bool = False) -> nn.Module:
+def make_activation(
+    name: str, channels: int, negative_slope: float = 0.01, pieces: int = 2, inplace: bool = False
+) -> nn.Module:
     if name == "relu":
         return nn.ReLU(inplace=inplace)
     if name == "leaky_relu":
@@ -86,20 +88,43 @@ def _norm(kind: str, channels: int, batchnorm: bool) -> nn.Module:
     return {"linear": nn.BatchNorm1d, "conv1d": nn.BatchNorm1d, "conv2d": nn.BatchNorm2d}[kind](channels)
 
 
-def build_mlp(in_features: int, num_classes: int, depth: int, width: int, activation: str,
-              batchnorm: bool, negative_slope: float = 0.01, pieces: int = 2, inplace: bool = False) -> Net:
+def build_mlp(
+    in_features: int,
+    num_classes: int,
+    depth: int,
+    width: int,
+    activation: str,
+    batchnorm: bool,
+    negative_slope: float = 0.01,
+    pieces: int = 2,
+    inplace: bool = False,
+) -> Net:
     k = pieces if activation == "maxout" else 1  # maxout: the layer before is k times wider
     blocks, fan_in = [], in_features
     for _ in range(depth):
-        blocks.append(Block(nn.Linear(fan_in, width * k), _norm("linear", width * k, batchnorm),
-                            make_activation(activation, width, negative_slope, pieces, inplace), nn.Identity()))
+        blocks.append(
+            Block(
+                nn.Linear(fan_in, width * k),
+                _norm("linear", width * k, batchnorm),
+                make_activation(activation, width, negative_slope, pieces, inplace),
+                nn.Identity(),
+            )
+        )
         fan_in = width
     return Net(blocks, nn.Linear(fan_in, num_classes), flatten_input=True)
 
 
-def build_cnn(input_shape: tuple[int, ...], num_classes: int, channels: list[int], kernel_size: int,
-              activation: str, batchnorm: bool, negative_slope: float = 0.01, pieces: int = 2,
-              inplace: bool = False) -> Net:
+def build_cnn(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    channels: list[int],
+    kernel_size: int,
+    activation: str,
+    batchnorm: bool,
+    negative_slope: float = 0.01,
+    pieces: int = 2,
+    inplace: bool = False,
+) -> Net:
     """Conv blocks with 'same' padding and 2x max-pooling; Conv1d for (C, L) inputs, Conv2d for (C, H, W)."""
     if len(input_shape) not in (2, 3):
         raise ValueError(f"cnn needs inputs of shape (C, L) or (C, H, W), got {input_shape}")
@@ -109,9 +134,14 @@ def build_cnn(input_shape: tuple[int, ...], num_classes: int, channels: list[int
     blocks, c_in, spatial = [], input_shape[0], list(input_shape[1:])
     for c in channels:
         can_pool = min(spatial) >= 2
-        blocks.append(Block(conv(c_in, c * k, kernel_size, padding=kernel_size // 2), _norm(kind, c * k, batchnorm),
-                            make_activation(activation, c, negative_slope, pieces, inplace),
-                            pool(2) if can_pool else nn.Identity()))
+        blocks.append(
+            Block(
+                conv(c_in, c * k, kernel_size, padding=kernel_size // 2),
+                _norm(kind, c * k, batchnorm),
+                make_activation(activation, c, negative_slope, pieces, inplace),
+                pool(2) if can_pool else nn.Identity(),
+            )
+        )
         spatial = [s // 2 for s in spatial] if can_pool else spatial
         c_in = c
     flat = c_in * int(torch.tensor(spatial).prod())
@@ -119,22 +149,30 @@ def build_cnn(input_shape: tuple[int, ...], num_classes: int, channels: list[int
 
 
 def build_model(model_cfg, activation_cfg, input_shape: tuple[int, ...], num_classes: int) -> Net:
-    act = dict(activation=activation_cfg.name, batchnorm=model_cfg.batchnorm,
-               negative_slope=activation_cfg.negative_slope, pieces=activation_cfg.pieces,
-               inplace=activation_cfg.inplace)
+    act = dict(
+        activation=activation_cfg.name,
+        batchnorm=model_cfg.batchnorm,
+        negative_slope=activation_cfg.negative_slope,
+        pieces=activation_cfg.pieces,
+        inplace=activation_cfg.inplace,
+    )
     if model_cfg.name == "mlp":
         return build_mlp(int(torch.tensor(input_shape).prod()), num_classes, model_cfg.depth, model_cfg.width, **act)
     if model_cfg.name == "cnn":
-        return build_cnn(input_shape, num_classes, list(model_cfg.channels)[:model_cfg.depth],
-                         model_cfg.kernel_size, **act)
+        return build_cnn(
+            input_shape, num_classes, list(model_cfg.channels)[: model_cfg.depth], model_cfg.kernel_size, **act
+        )
     raise ConfigError("model", model_cfg.name, "allowed values are mlp, cnn")
 
 
 def forward_order(model: nn.Module, x: torch.Tensor, types: tuple = WEIGHT_LAYERS) -> list[nn.Module]:
     """The modules of `types` in the order a forward pass on `x` calls them (not registration order)."""
     seen: list[nn.Module] = []
-    hooks = [m.register_forward_hook(lambda mod, i, o: seen.append(mod) if mod not in seen else None)
-             for m in model.modules() if isinstance(m, types)]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o: seen.append(mod) if mod not in seen else None)
+        for m in model.modules()
+        if isinstance(m, types)
+    ]
     try:
         with torch.no_grad():
             model(x)

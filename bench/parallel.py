@@ -15,6 +15,7 @@ which a batched model cannot split per seed as sequential runs do); CNNs use it 
 the CPU grouped convolutions are slower than one model at a time); everything else trains one seed
 at a time (`supports`).
 """
+
 from __future__ import annotations
 
 import time
@@ -59,43 +60,76 @@ class SeedBatchedNet(nn.Module):
         self.n_models = len(nets)
         self.conv = isinstance(ref.blocks[0].layer, (nn.Conv1d, nn.Conv2d))
         self.conv_fn = F.conv2d if isinstance(ref.blocks[0].layer, nn.Conv2d) else F.conv1d
-        self.conv_args = [(b.layer.stride, b.layer.padding, b.layer.dilation) if self.conv else None for b in ref.blocks]
+        self.conv_args = [
+            (b.layer.stride, b.layer.padding, b.layer.dilation) if self.conv else None for b in ref.blocks
+        ]
         self.pools = nn.ModuleList([b.pool for b in ref.blocks])  # stateless; per channel
         self.act_kind = [self._act_kind(b.act) for b in ref.blocks]
         self.pieces = [b.act.pieces if isinstance(b.act, Maxout) else 1 for b in ref.blocks]
         self.negative_slope = [getattr(b.act, "negative_slope", 0.0) for b in ref.blocks]
         stack = lambda get: nn.Parameter(torch.stack([get(n).detach().clone() for n in nets]))  # noqa: E731
-        self.weights = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.weight) for i in range(len(ref.blocks))])
+        self.weights = nn.ParameterList(
+            [stack(lambda n, i=i: n.blocks[i].layer.weight) for i in range(len(ref.blocks))]
+        )
         self.biases = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].layer.bias) for i in range(len(ref.blocks))])
         self.has_bn = [isinstance(b.norm, (nn.BatchNorm1d, nn.BatchNorm2d)) for b in ref.blocks]
         self.bn_eps = [b.norm.eps if h else 0.0 for b, h in zip(ref.blocks, self.has_bn)]
         self.bn_momentum = [b.norm.momentum if h else 0.0 for b, h in zip(ref.blocks, self.has_bn)]
-        self.bn_weight = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].norm.weight) if h else nn.Parameter(torch.empty(0))
-                                           for i, h in enumerate(self.has_bn)])
-        self.bn_bias = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].norm.bias) if h else nn.Parameter(torch.empty(0))
-                                         for i, h in enumerate(self.has_bn)])
+        self.bn_weight = nn.ParameterList(
+            [
+                stack(lambda n, i=i: n.blocks[i].norm.weight) if h else nn.Parameter(torch.empty(0))
+                for i, h in enumerate(self.has_bn)
+            ]
+        )
+        self.bn_bias = nn.ParameterList(
+            [
+                stack(lambda n, i=i: n.blocks[i].norm.bias) if h else nn.Parameter(torch.empty(0))
+                for i, h in enumerate(self.has_bn)
+            ]
+        )
         for i, h in enumerate(self.has_bn):
             if h:
-                self.register_buffer(f"running_mean{i}", torch.stack([n.blocks[i].norm.running_mean.clone() for n in nets]))
-                self.register_buffer(f"running_var{i}", torch.stack([n.blocks[i].norm.running_var.clone() for n in nets]))
-        self.prelu = nn.ParameterList([stack(lambda n, i=i: n.blocks[i].act.weight) if k == "prelu"
-                                       else nn.Parameter(torch.empty(0)) for i, k in enumerate(self.act_kind)])
+                self.register_buffer(
+                    f"running_mean{i}", torch.stack([n.blocks[i].norm.running_mean.clone() for n in nets])
+                )
+                self.register_buffer(
+                    f"running_var{i}", torch.stack([n.blocks[i].norm.running_var.clone() for n in nets])
+                )
+        self.prelu = nn.ParameterList(
+            [
+                stack(lambda n, i=i: n.blocks[i].act.weight) if k == "prelu" else nn.Parameter(torch.empty(0))
+                for i, k in enumerate(self.act_kind)
+            ]
+        )
         self.head_weight = stack(lambda n: n.head.weight)
         self.head_bias = stack(lambda n: n.head.bias[:, None])
 
     @staticmethod
     def _act_kind(act: nn.Module) -> str:
-        for kind, cls in [("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("prelu", nn.PReLU), ("maxout", Maxout),
-                          ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid)]:
+        for kind, cls in [
+            ("relu", nn.ReLU),
+            ("leaky_relu", nn.LeakyReLU),
+            ("prelu", nn.PReLU),
+            ("maxout", Maxout),
+            ("tanh", nn.Tanh),
+            ("sigmoid", nn.Sigmoid),
+        ]:
             if isinstance(act, cls):
                 return kind
         raise ValueError(f"seed-parallel training does not support {act}")
 
     def _batchnorm(self, h: torch.Tensor, i: int) -> torch.Tensor:
         # channels at dim 1 are each model's own: the same numbers as S BatchNorm layers
-        return F.batch_norm(h, getattr(self, f"running_mean{i}").view(-1), getattr(self, f"running_var{i}").view(-1),
-                            self.bn_weight[i].view(-1), self.bn_bias[i].view(-1), self.training,
-                            self.bn_momentum[i], self.bn_eps[i])
+        return F.batch_norm(
+            h,
+            getattr(self, f"running_mean{i}").view(-1),
+            getattr(self, f"running_var{i}").view(-1),
+            self.bn_weight[i].view(-1),
+            self.bn_bias[i].view(-1),
+            self.training,
+            self.bn_momentum[i],
+            self.bn_eps[i],
+        )
 
     def _activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
         """Channels at dim 1: (S, C, B) for the MLP, (B, S*C, *spatial) for the CNN."""
@@ -138,7 +172,9 @@ class SeedBatchedNet(nn.Module):
 
 
 @torch.no_grad()
-def evaluate_all(model: SeedBatchedNet, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[list[float], list[float]]:
+def evaluate_all(
+    model: SeedBatchedNet, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> tuple[list[float], list[float]]:
     """Per-model accuracy and mean cross-entropy over the same (x, y)."""
     was_training = model.training
     model.eval()
@@ -146,7 +182,7 @@ def evaluate_all(model: SeedBatchedNet, x: torch.Tensor, y: torch.Tensor, batch_
     correct = torch.zeros(s, device=x.device)
     loss = torch.zeros(s, device=x.device)
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
         out = model(xb.expand(s, *xb.shape))  # (S, classes, B)
         correct += (out.argmax(1) == yb).sum(1)
         loss += F.cross_entropy(out, yb.expand(s, -1), reduction="none").sum(1)
@@ -186,8 +222,9 @@ class PerModelSGD:
         torch._foreach_addcmul_(self.params, grads, self.lr_views, value=-1)
 
 
-def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[torch.Generator],
-                lrs: list[float] | None = None) -> list[TrainResult]:
+def train_seeds(
+    nets: list[Net], datas: list[Dataset], cfg, generators: list[torch.Generator], lrs: list[float] | None = None
+) -> list[TrainResult]:
     """Train initialized `nets` together; datas[i] is model i's dataset (its own labeled subset, the
     same splits) and generators[i] fixes its batch order exactly as `bench.train.train` would use
     them; lrs[i] its learning rate (default: cfg.lr for all; several need cfg.optimizer=sgd). Seconds
@@ -228,7 +265,7 @@ def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[tor
         while step < next_eval:
             if pos + bs > n:  # every model starts a new epoch at the same step, as each would alone
                 perms, pos = new_perms(), 0
-            idx = perms[:, pos:pos + bs]  # (S, B): each model its own batch
+            idx = perms[:, pos : pos + bs]  # (S, B): each model its own batch
             pos += bs
             batch = labeled[rows, idx]
             out = forward(data.x_train[batch])
@@ -247,8 +284,15 @@ def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[tor
             if not active[i]:
                 continue
             r = results[i]
-            r.curve.append({"step": step, "seconds": train_seconds, "val_acc": accs[i], "val_loss": vlosses[i],
-                            "train_loss": train_losses[i]})
+            r.curve.append(
+                {
+                    "step": step,
+                    "seconds": train_seconds,
+                    "val_acc": accs[i],
+                    "val_loss": vlosses[i],
+                    "train_loss": train_losses[i],
+                }
+            )
             error = divergence(train_losses[i], vlosses[i], step)
             if error:
                 r.status, r.error, active[i] = "diverged", error, False
@@ -265,6 +309,10 @@ def train_seeds(nets: list[Net], datas: list[Dataset], cfg, generators: list[tor
         test_accs = [at_end[i] if active[i] else t for i, t in enumerate(test_accs)]
     for i, r in enumerate(results):
         last = r.curve[-1]
-        r.final = {"step": last["step"], "val_acc": last["val_acc"],
-                   "test_acc": None if r.status == "diverged" else test_accs[i], "train_seconds": last["seconds"]}
+        r.final = {
+            "step": last["step"],
+            "val_acc": last["val_acc"],
+            "test_acc": None if r.status == "diverged" else test_accs[i],
+            "train_seconds": last["seconds"],
+        }
     return results

@@ -5,6 +5,7 @@ A result is written to a temporary file in the cell's folder and renamed into pl
 a whole result or none, also when the writer is killed or two writers race (the last rename wins and
 both wrote whole files).
 """
+
 from __future__ import annotations
 
 import json
@@ -107,19 +108,19 @@ class ExperimentMismatch(ValueError):
     """A run whose settings differ from those of the experiment its results folder holds."""
 
 
-def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = False) -> None:
+def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = False, record: bool = True) -> None:
     """Make sure `out_dir` holds one experiment: the first run records its settings (every key but the
     grid axes, see bench.identity.experiment_settings) in experiment.json; a later run whose settings
     differ raises ExperimentMismatch naming the keys, unless `append` (then its settings are added
     to the record, and the report still keeps the configurations apart)."""
     path = Path(out_dir) / EXPERIMENT_NAME
-    record: dict = {}
+    recorded: dict = {}
     if path.exists():
         try:
-            record = json.loads(path.read_text()).get("settings", {})
+            recorded = json.loads(path.read_text()).get("settings", {})
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            record = {}  # a broken record is rebuilt from this run; the report checks the cells themselves
-    merged = dict(record)
+            recorded = {}  # a broken record is rebuilt from this run; the report checks the cells themselves
+    merged = dict(recorded)
     for s in settings:
         differ = conflicts(merged, s)
         if differ and not append:
@@ -127,16 +128,25 @@ def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = F
             more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
             raise ExperimentMismatch(
                 f"{out_dir} holds another experiment ({shown}{more}): use another name=... for this run, "
-                "or append=true to add it to that folder (the report keeps the two apart)")
+                "or append=true to add it to that folder (the report keeps the two apart)"
+            )
         merged.update({k: v for k, v in s.items() if k not in merged})
-    if merged != record:
+    if merged != recorded and record:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_result(path, {"settings": merged})
 
 
 # The types every reader relies on. A result that breaks one is named and skipped, never half-used.
-AXIS_TYPES = {"dataset": str, "model": str, "init": str, "activation": str, "batchnorm": bool,
-              "labeled_fraction": (int, float), "lr": (int, float), "seed": int}
+AXIS_TYPES = {
+    "dataset": str,
+    "model": str,
+    "init": str,
+    "activation": str,
+    "batchnorm": bool,
+    "labeled_fraction": (int, float),
+    "lr": (int, float),
+    "seed": int,
+}
 COST_KEYS = ("seconds", "forward_passes", "backward_passes", "samples", "steps")
 CURVE_KEYS = ("step", "seconds", "val_acc", "val_loss")  # train_loss is None at step 0
 
@@ -167,10 +177,11 @@ def check_result(result, folder_name: str | None = None) -> None:
         raise BadResult("axes is not an object")
     for key, typ in AXIS_TYPES.items():
         v = axes.get(key)
-        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)) or (typ != bool and isinstance(v, bool)):
+        if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
             raise BadResult(f"axes.{key} is {v!r}, not a {getattr(typ, '__name__', 'number')}")
-    if not all(isinstance(result[k], (dict, list)) for k in ("init_cost", "curve", "final")) \
-            or not isinstance(result["curve"], list):
+    if not all(isinstance(result[k], (dict, list)) for k in ("init_cost", "curve", "final")) or not isinstance(
+        result["curve"], list
+    ):
         raise BadResult("init_cost, final must be objects and curve a list")
     if result["status"] == "failed":
         return  # a failed cell is shown with its error; none of its numbers are used
@@ -222,24 +233,37 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
             continue
         axes = {k: r["axes"].get(k) for k in AXES}
         final = r.get("final") or {}
-        cell_rows.append({
-            "cell_id": r["cell_id"], **axes, "status": r["status"], "error": r.get("error"),
-            **{f"init_{k}": v for k, v in r["init_cost"].items()},
-            "init_cache_hit": r.get("init_cache_hit", False),
-            "final_step": final.get("step"), "final_val_acc": final.get("val_acc"),
-            "test_acc": final.get("test_acc"), "train_seconds": final.get("train_seconds"),
-            "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
-            # results written before per-seed subsets existed all used the fixed design
-            "labeled_subset": (r.get("config") or {}).get("data", {}).get("labeled_subset", "fixed"),
-            "settings_json": json.dumps(experiment_settings(r["config"]), sort_keys=True)
-            if isinstance(r.get("config"), dict) and isinstance(r["config"].get("data"), dict) else None,
-            "device": (r.get("env") or {}).get("device"),
-            **{f"{split}_size": (r.get("data_sizes") or {}).get(split) for split in ("train", "labeled", "val", "test")},
-            "env_json": json.dumps(r["env"]) if r.get("env") else None,
-        })
+        cell_rows.append(
+            {
+                "cell_id": r["cell_id"],
+                **axes,
+                "status": r["status"],
+                "error": r.get("error"),
+                **{f"init_{k}": v for k, v in r["init_cost"].items()},
+                "init_cache_hit": r.get("init_cache_hit", False),
+                "final_step": final.get("step"),
+                "final_val_acc": final.get("val_acc"),
+                "test_acc": final.get("test_acc"),
+                "train_seconds": final.get("train_seconds"),
+                "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
+                # results written before per-seed subsets existed all used the fixed design
+                "labeled_subset": (r.get("config") or {}).get("data", {}).get("labeled_subset", "fixed"),
+                "settings_json": json.dumps(experiment_settings(r["config"]), sort_keys=True)
+                if isinstance(r.get("config"), dict) and isinstance(r["config"].get("data"), dict)
+                else None,
+                "device": (r.get("env") or {}).get("device"),
+                **{
+                    f"{split}_size": (r.get("data_sizes") or {}).get(split)
+                    for split in ("train", "labeled", "val", "test")
+                },
+                "env_json": json.dumps(r["env"]) if r.get("env") else None,
+            }
+        )
         for point in r["curve"]:
             curve_rows.append({"cell_id": r["cell_id"], **axes, **point})
     cells = pd.DataFrame(cell_rows, columns=None if cell_rows else ["cell_id", *AXES, "status"])
-    curves = pd.DataFrame(curve_rows, columns=None if curve_rows else ["cell_id", *AXES, "step", "seconds",
-                                                                       "val_acc", "val_loss", "train_loss"])
+    curves = pd.DataFrame(
+        curve_rows,
+        columns=None if curve_rows else ["cell_id", *AXES, "step", "seconds", "val_acc", "val_loss", "train_loss"],
+    )
     return cells, curves, problems

@@ -1,6 +1,7 @@
 """Hydra callbacks for a sweep: check every cell of the grid before any runs, show progress while
 the launcher works (by watching the results folder, so it works with any launcher), then write the
 report and exit non-zero if a cell failed, naming it."""
+
 from __future__ import annotations
 
 import os
@@ -20,10 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from bench import results
-from bench.results import REPORT_CONFIG_NAME, is_done
-from bench.identity import cell_config, cell_id, experiment_settings, job_cells
 from bench.config import ConfigError, validate
 from bench.errors import one_line
+from bench.identity import cell_config, cell_id, experiment_settings, job_cells
+from bench.results import REPORT_CONFIG_NAME, is_done
 
 
 def expand_grid(config: DictConfig) -> list[list[str]]:
@@ -65,8 +66,11 @@ def check_writable(out_dir: Path) -> None:
         raise ConfigError("out_dir", str(out_dir), f"cannot write there: {e.strerror or e}") from None
     free = shutil.disk_usage(out_dir).free
     if free < MIN_FREE_BYTES:
-        raise ConfigError("out_dir", str(out_dir), f"only {free / 2**20:.0f} MB free on its disk; "
-                          f"free at least {MIN_FREE_BYTES // 2**20} MB")
+        raise ConfigError(
+            "out_dir",
+            str(out_dir),
+            f"only {free / 2**20:.0f} MB free on its disk; free at least {MIN_FREE_BYTES // 2**20} MB",
+        )
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -76,8 +80,12 @@ def check_launcher(config: DictConfig) -> None:
     if "JoblibLauncher" in target and launcher.get("n_jobs") == 0:
         raise ConfigError("hydra.launcher.n_jobs", 0, "must be a positive number of jobs, or -1 for one per core")
     if "SlurmLauncher" in target and shutil.which("sbatch") is None:
-        raise ConfigError("hydra/launcher", "slurm", "no SLURM here (sbatch is not on the PATH); use "
-                          "hydra/launcher=joblib or hydra/launcher=local on one machine")
+        raise ConfigError(
+            "hydra/launcher",
+            "slurm",
+            "no SLURM here (sbatch is not on the PATH); use "
+            "hydra/launcher=joblib or hydra/launcher=local on one machine",
+        )
 
 
 def cell_statuses(out_dir: Path, ids: list[str]) -> dict[str, str]:
@@ -105,8 +113,15 @@ class Progress(threading.Thread):
         self.done_before = total - len(pending)
         self.started = time.time()
         self.stop = threading.Event()
-        self.bar = tqdm(total=total, initial=self.done_before, desc="cells", unit="cell", file=sys.stderr,
-                        dynamic_ncols=True, mininterval=1.0)
+        self.bar = tqdm(
+            total=total,
+            initial=self.done_before,
+            desc="cells",
+            unit="cell",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
 
     def _written_since_start(self, cid: str) -> bool:
         try:  # a pending cell may have an old (failed, or forced) result: only a new one counts
@@ -147,16 +162,21 @@ def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -
     cells = load_results(out_dir)[0] if (out_dir / "cells").is_dir() else None
     ok = cells[cells["status"] == "ok"] if cells is not None and not cells.empty else None
     if ok is None or ok.empty:
-        print("no finished cells in this folder to estimate the time from; run a few (e.g. sweep=smoke) first",
-              file=sys.stderr)
+        print(
+            "no finished cells in this folder to estimate the time from; run a few (e.g. sweep=smoke) first",
+            file=sys.stderr,
+        )
         return
     per_cell = float((ok["train_seconds"] + ok["init_seconds"].where(~ok["init_cache_hit"].astype(bool), 0)).median())
     launcher = config.hydra.launcher
     jobs = launcher.get("n_jobs") or 1
     jobs = os.cpu_count() or 1 if jobs < 0 else jobs
     minutes = per_cell * pending / jobs / 60
-    print(f"estimate: about {minutes:.0f} min ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
-          f"{jobs} job{'s' if jobs > 1 else ''} at a time; evaluations and start-up not counted)", file=sys.stderr)
+    print(
+        f"estimate: about {minutes:.0f} min ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
+        f"{jobs} job{'s' if jobs > 1 else ''} at a time; evaluations and start-up not counted)",
+        file=sys.stderr,
+    )
 
 
 class SweepMonitor(Callback):
@@ -174,8 +194,9 @@ class SweepMonitor(Callback):
         try:
             check_launcher(config)
             self.ids, settings = grid_cells(config)
-            check_writable(out_dir)
-            results.check_experiment(out_dir, settings, append=config.append)
+            if not config.dry_run:
+                check_writable(out_dir)
+            results.check_experiment(out_dir, settings, append=config.append, record=not config.dry_run)
         except results.ExperimentMismatch as e:
             print(f"bench: error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -185,15 +206,17 @@ class SweepMonitor(Callback):
                 raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
             print(f"bench: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
-        if config.get("dry_run"):
+        done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
+        if config.dry_run:
             dry_run(config, out_dir, self.ids, done)
             raise SystemExit(0)
         # workers watch this process and exit when it is gone (bench.cell.exit_with_parent)
         os.environ["BENCH_PARENT_PID"] = str(os.getpid())
         signal.signal(signal.SIGINT, self.interrupted)
-        done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
-        print(f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
-              file=sys.stderr)
+        print(
+            f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
+            file=sys.stderr,
+        )
         self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
         self.progress.start()
 
@@ -207,8 +230,12 @@ class SweepMonitor(Callback):
             done = self.progress.bar.n
         else:
             done = 0
-        print(f"\nbench: interrupted: {done} of {len(self.ids)} cells finished and kept; rerun the same command "
-              "to resume", file=sys.stderr, flush=True)
+        print(
+            f"\nbench: interrupted: {done} of {len(self.ids)} cells finished and kept; rerun the same command "
+            "to resume",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(130)
 
     def print_summary(self, out_dir: Path, report: Path) -> None:
@@ -218,8 +245,12 @@ class SweepMonitor(Callback):
             statuses = list(p.statuses.values())
             bad = {k: statuses.count(k) for k in ("failed", "diverged", "unreadable") if statuses.count(k)}
             minutes, seconds = divmod(int(time.time() - p.started), 60)
-            print(f"done: {len(statuses)} cells run, {p.done_before} already done"
-                  + "".join(f", {n} {k}" for k, n in bad.items()) + f"; {minutes} min {seconds} s", file=sys.stderr)
+            print(
+                f"done: {len(statuses)} cells run, {p.done_before} already done"
+                + "".join(f", {n} {k}" for k, n in bad.items())
+                + f"; {minutes} min {seconds} s",
+                file=sys.stderr,
+            )
         verdict_file = out_dir / "verdict.csv"
         if verdict_file.exists() and verdict_file.stat().st_size > 1:
             import pandas as pd
@@ -229,10 +260,16 @@ class SweepMonitor(Callback):
             except pd.errors.EmptyDataError:
                 v = pd.DataFrame()
             for r in v.itertuples():
-                interval = (f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
-                            if r.n_pairs >= 2 else "")
-                print(f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
-                      f"{r.outcome} ({interval}{r.n_pairs} paired seeds)", file=sys.stderr)
+                interval = (
+                    f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
+                    if r.n_pairs >= 2
+                    else ""
+                )
+                print(
+                    f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
+                    f"{r.outcome} ({interval}{r.n_pairs} paired seeds)",
+                    file=sys.stderr,
+                )
         print(f"report: {report}", file=sys.stderr)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -253,8 +290,11 @@ class SweepMonitor(Callback):
             report_failed = True
             for stale in ("report.md", "report.html"):  # never leave an old report looking current
                 (out_dir / stale).unlink(missing_ok=True)
-            print(f"bench: error: the report could not be written: {type(e).__name__}: {one_line(e) or e}; "
-                  f"the cells are safe, rerun `python -m bench.report {out_dir}` once fixed", file=sys.stderr)
+            print(
+                f"bench: error: the report could not be written: {type(e).__name__}: {one_line(e) or e}; "
+                f"the cells are safe, rerun `python -m bench.report {out_dir}` once fixed",
+                file=sys.stderr,
+            )
         statuses = cell_statuses(out_dir, self.ids)
         failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
         missing = sorted(set(self.ids) - set(statuses))
@@ -263,8 +303,11 @@ class SweepMonitor(Callback):
                 print(f"failed: {c}", file=sys.stderr)
             for c in missing:
                 print(f"missing: {c}", file=sys.stderr)
-            print(f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; rerun the same "
-                  "command to retry the missing ones, add force=true to rerun all", file=sys.stderr)
+            print(
+                f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; rerun the same "
+                "command to retry the missing ones, add force=true to rerun all",
+                file=sys.stderr,
+            )
             sys.exit(1)
         if report_failed:
             sys.exit(1)

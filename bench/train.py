@@ -4,6 +4,7 @@ The step loop does the floor's work and nothing more: batches are slices of a pe
 labeled set, indexed from tensors already on the device; the loss is summed on the device and read
 only at evaluations, so there is no host synchronisation between them.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ class TrainResult:
     error: str | None = None
 
 
-def eval_steps(max_steps: int, schedule: str, every: int = 50, resolution: float = 0.05,
-               min_gap: int = 10) -> list[int]:
+def eval_steps(
+    max_steps: int, schedule: str, every: int = 50, resolution: float = 0.05, min_gap: int = 10
+) -> list[int]:
     """Steps at which to evaluate, always 0 and max_steps included.
 
     "every": 0, k, 2k, ...; "log": the next evaluation comes `resolution` of the current step later
@@ -67,6 +69,7 @@ def with_switches(model: nn.Module, cfg, device: torch.device):
     def bf16_forward(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             return forward(x)
+
     return bf16_forward
 
 
@@ -78,9 +81,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     correct = torch.zeros((), device=x.device)
     loss = torch.zeros((), device=x.device)
     for i in range(0, len(x), batch_size):
-        out = model(x[i:i + batch_size])
-        correct += (out.argmax(1) == y[i:i + batch_size]).sum()
-        loss += F.cross_entropy(out, y[i:i + batch_size], reduction="sum")
+        out = model(x[i : i + batch_size])
+        correct += (out.argmax(1) == y[i : i + batch_size]).sum()
+        loss += F.cross_entropy(out, y[i : i + batch_size], reduction="sum")
     model.train(was_training)
     return correct.item() / len(x), loss.item() / len(x)
 
@@ -104,7 +107,7 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
         while step < next_eval:
             if pos + bs > n:  # a new epoch: a fresh permutation, the incomplete last batch dropped
                 perm, pos = torch.randperm(n, generator=generator, device=device), 0
-            idx = perm[pos:pos + bs]
+            idx = perm[pos : pos + bs]
             pos += bs
             loss = F.cross_entropy(forward(x_lab[idx]).float(), y_lab[idx])
             opt.zero_grad(set_to_none=True)
@@ -117,8 +120,9 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
         train_seconds += time.perf_counter() - t0  # evaluation time is left out of the clock
         train_loss = loss_sum.item() / steps_since_eval if steps_since_eval else None  # None at step 0
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size)
-        result.curve.append({"step": step, "seconds": train_seconds, "val_acc": val_acc, "val_loss": val_loss,
-                             "train_loss": train_loss})
+        result.curve.append(
+            {"step": step, "seconds": train_seconds, "val_acc": val_acc, "val_loss": val_loss, "train_loss": train_loss}
+        )
         error = divergence(train_loss, val_loss, step)
         if error:
             result.status, result.error = "diverged", error
@@ -129,7 +133,13 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
             break
         t0 = time.perf_counter()
     last = result.curve[-1]
-    test_acc = None if result.status == "diverged" else evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]
-    result.final = {"step": last["step"], "val_acc": last["val_acc"], "test_acc": test_acc,
-                    "train_seconds": train_seconds}
+    test_acc = (
+        None if result.status == "diverged" else evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]
+    )
+    result.final = {
+        "step": last["step"],
+        "val_acc": last["val_acc"],
+        "test_acc": test_acc,
+        "train_seconds": train_seconds,
+    }
     return result

@@ -13,6 +13,7 @@ and prints steps per second (median of --repeats) and the ratios. Writes results
     python scripts/bench_speed.py [--steps 1000] [--repeats 3] [--seeds 2,4,8] [--threads N]
                                   [--models default,deeper,wider,cnn] [--device auto]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,7 @@ def floor(data, cfg: TrainConfig, build, device) -> float:
     for _ in range(cfg.max_steps):
         if pos + bs > n:
             perm, pos = torch.randperm(n, generator=g, device=device), 0
-        idx = perm[pos:pos + bs]
+        idx = perm[pos : pos + bs]
         pos += bs
         loss = F.cross_entropy(model(x[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
@@ -134,12 +135,22 @@ def main() -> None:
     if device.type == "cuda":  # the GPU switches, off by default because they change the numbers
         runners["harness+bf16"] = lambda d, c, *a: harness(d, TrainConfig(**{**c.__dict__, "bf16": True}), *a)
         runners["harness+compile"] = lambda d, c, *a: harness(d, TrainConfig(**{**c.__dict__, "compile": True}), *a)
-    report = {"device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-              else platform.processor() or "cpu", "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-              "torch": torch.__version__, "steps": args.steps, "repeats": args.repeats, "seeds": seed_counts,
-              "batch_size": cfg.batch_size, "models": {}}
-    print(f"device {report['device']} ({report['device_name']}), {report['threads']} torch threads, "
-          f"{args.steps} steps x {args.repeats} repeats, batch {cfg.batch_size}, parallel over {args.seeds} seeds")
+    report = {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "seeds": seed_counts,
+        "batch_size": cfg.batch_size,
+        "models": {},
+    }
+    print(
+        f"device {report['device']} ({report['device_name']}), {report['threads']} torch threads, "
+        f"{args.steps} steps x {args.repeats} repeats, batch {cfg.batch_size}, parallel over {args.seeds} seeds"
+    )
     for label, build in [MODELS[m] for m in models]:
         for fn in runners.values():  # warm-up: allocator, kernels, first-call costs
             fn(data, TrainConfig(max_steps=20), build, device)

@@ -4,6 +4,7 @@ checks it).
 
     python scripts/update_sample.py results/default --wall "9 min 40 s"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 def md_table(text: str, caption: str) -> list[dict[str, str]]:
     """The rows of the Markdown table printed under **caption** in a report."""
     lines = text.split(f"**{caption}**", 1)[1].strip().splitlines()
-    rows = [ln for ln in lines[:next((i for i, ln in enumerate(lines) if not ln.startswith("|")), len(lines))]]
+    rows = [ln for ln in lines[: next((i for i, ln in enumerate(lines) if not ln.startswith("|")), len(lines))]]
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     return [dict(zip(header, (c.strip() for c in r.strip("|").split("|")))) for r in rows[2:]]
 
@@ -65,8 +66,18 @@ def main() -> None:
         "chosen on validation accuracy; per-seed paired differences of test accuracy, paired t interval, Holm "
         "over the rows):",
         "",
-        *render(verdict, ["labeled fraction", "rival", "paired seeds", "outcome", diff_col, "detectable (points)",
-                          "seeds to settle"]),
+        *render(
+            verdict,
+            [
+                "labeled fraction",
+                "rival",
+                "paired seeds",
+                "outcome",
+                diff_col,
+                "detectable (points)",
+                "seeds to settle",
+            ],
+        ),
         "",
         "**Test accuracy, ReLU** (%, median over seeds [95% bootstrap interval]):",
         "",

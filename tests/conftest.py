@@ -1,4 +1,5 @@
 """Shared fixtures: configs composed through Hydra's compose API, pointed at a temporary folder."""
+
 from __future__ import annotations
 
 import os
@@ -34,13 +35,16 @@ def make_cfg(overrides: list[str], out_dir: Path | None = None) -> DictConfig:
 @pytest.fixture
 def cfg_factory(tmp_path):
     """make(overrides) -> a composed config writing results under tmp_path."""
+
     def make(*overrides: str, out_dir: Path | None = None) -> DictConfig:
         return make_cfg(list(overrides), out_dir or tmp_path / "results")
+
     return make
 
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m bench ...` in a subprocess (for what only the command line shows: exit codes, one-line errors)."""
     full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
+    )

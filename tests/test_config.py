@@ -24,23 +24,28 @@ def test_every_group_option_composes(group, options):
 
 def test_sweep_presets_compose():
     for preset in sorted(p.stem for p in (ROOT / "conf" / "sweep").glob("*.yaml")):
-        cfg = make_cfg([f"sweep={preset}"], )
+        cfg = make_cfg(
+            [f"sweep={preset}"],
+        )
         assert cfg.name == preset
         validate(cfg)
 
 
-@pytest.mark.parametrize("override,key", [
-    ("data.labeled_fraction=1.5", "data.labeled_fraction"),
-    ("data.labeled_fraction=0", "data.labeled_fraction"),
-    ("train.lr=-0.1", "train.lr"),
-    ("train.max_steps=0", "train.max_steps"),
-    ("train.batch_size=0", "train.batch_size"),
-    ("train.optimizer=lbfgs", "train.optimizer"),
-    ("init.scheme=uniformish", "init.scheme"),
-    ("model.name=transformer", "model"),
-    ("data.name=imagenet", "data"),
-    ("device=tpu", "device"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("data.labeled_fraction=1.5", "data.labeled_fraction"),
+        ("data.labeled_fraction=0", "data.labeled_fraction"),
+        ("train.lr=-0.1", "train.lr"),
+        ("train.max_steps=0", "train.max_steps"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.optimizer=lbfgs", "train.optimizer"),
+        ("init.scheme=uniformish", "init.scheme"),
+        ("model.name=transformer", "model"),
+        ("data.name=imagenet", "data"),
+        ("device=tpu", "device"),
+    ],
+)
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as e:
         validate(make_cfg([override]))
@@ -59,17 +64,20 @@ def test_typo_in_key_is_a_composition_error():
     assert "labeld_fraction" in str(e.value) or isinstance(e.value.__cause__, ConfigKeyError)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["init=nonsense"], "init/nonsense"),
-    (["data.labeled_fraction=1.5"], "data.labeled_fraction=1.5"),
-    (["data.labeld_fraction=0.5"], "labeld_fraction"),
-    (["activation=swish"], "activation/swish"),
-    (["hydra/launcher=nope"], "hydra/launcher/nope"),
-    (["sweep=smoke", "data.labeled_fraction=0.1,1.5"], "data.labeled_fraction=1.5"),
-    (["sweep=smoke", "init=random,magic"], "init/magic"),
-    (["sweep=smoke", "train.max_steps=0"], "train.max_steps=0"),
-    (["sweep=smoke", "train.batch_size=-4"], "train.batch_size=-4"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["init=nonsense"], "init/nonsense"),
+        (["data.labeled_fraction=1.5"], "data.labeled_fraction=1.5"),
+        (["data.labeld_fraction=0.5"], "labeld_fraction"),
+        (["activation=swish"], "activation/swish"),
+        (["hydra/launcher=nope"], "hydra/launcher/nope"),
+        (["sweep=smoke", "data.labeled_fraction=0.1,1.5"], "data.labeled_fraction=1.5"),
+        (["sweep=smoke", "init=random,magic"], "init/magic"),
+        (["sweep=smoke", "train.max_steps=0"], "train.max_steps=0"),
+        (["sweep=smoke", "train.batch_size=-4"], "train.batch_size=-4"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_nonzero(args, needle, tmp_path):
     r = run_cli(*args, f"results_root={tmp_path}")
     assert r.returncode != 0

@@ -69,6 +69,7 @@ def test_digits():
 
 # --- torchvision datasets, from small files in torchvision's own formats
 
+
 def write_idx(path, array: np.ndarray) -> None:
     """IDX: magic (0, 0, dtype 0x08 = ubyte, ndim), big-endian dims, raw bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,10 @@ def test_cifar10_from_pickled_batches(tmp_path, monkeypatch):
     base.mkdir()
     rng = np.random.default_rng(0)
     for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (20, 3072)).astype(np.uint8), "labels": [int(v) for v in np.arange(20) % 10]}
+        batch = {
+            "data": rng.integers(0, 256, (20, 3072)).astype(np.uint8),
+            "labels": [int(v) for v in np.arange(20) % 10],
+        }
         (base / f).write_bytes(pickle.dumps(batch))
     (base / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
     # torchvision checks each file against the real CIFAR-10 md5 sums; give it those of our stand-ins,

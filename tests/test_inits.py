@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 from bench.cell import initialize_model, run_job
-from bench.config import ACTIVATIONS
-from bench.config import DataConfig
+from bench.config import ACTIVATIONS, DataConfig
 from bench.data import UnlabeledPool, load_dataset
 from bench.inits import get_strategy, run_init
 from bench.inits.krahenbuhl import gradient_ratios, unit_stats
@@ -84,23 +83,27 @@ def test_lsuv_walks_layers_in_forward_order_not_registration_order():
     m = Backwards()
     x = torch.randn(512, 10) * 5
     cost = run_init("lsuv", m, UnlabeledPool(x), init_cfg("lsuv"), torch.Generator().manual_seed(0))
-    assert [l["layer"] for l in cost.info["layers"]] == ["Linear"] * 3
+    assert [layer["layer"] for layer in cost.info["layers"]] == ["Linear"] * 3
     # processed a, b, c in turn: each layer's std is 1 given the ones before it were already fixed
     assert all(abs(s - 1) <= 0.1 for s in layer_stds(m, [m.a, m.b, m.c], x))
 
 
-@pytest.mark.parametrize("shape,builder", [
-    ((1, 8, 8), lambda: build_mlp(64, 10, 3, 32, "relu", False)),
-    ((1, 8, 8), lambda: build_cnn((1, 8, 8), 10, [8, 16], 3, "tanh", True)),
-    ((1, 40), lambda: build_cnn((1, 40), 10, [8, 16], 5, "maxout", False)),
-])
+@pytest.mark.parametrize(
+    "shape,builder",
+    [
+        ((1, 8, 8), lambda: build_mlp(64, 10, 3, 32, "relu", False)),
+        ((1, 8, 8), lambda: build_cnn((1, 8, 8), 10, [8, 16], 3, "tanh", True)),
+        ((1, 40), lambda: build_cnn((1, 40), 10, [8, 16], 5, "maxout", False)),
+    ],
+)
 @pytest.mark.parametrize("weights", ["gaussian", "pca", "kmeans"])
 def test_krahenbuhl_within_layer_gives_beta_mean_and_unit_std(shape, builder, weights):
     torch.manual_seed(0)
     x = torch.randn(600, *shape)
     model = builder()
-    cfg = init_cfg("krahenbuhl", f"init.weights={weights}", "init.beta=0.3", "init.between_layers=false",
-                   "init.batch_size=600")
+    cfg = init_cfg(
+        "krahenbuhl", f"init.weights={weights}", "init.beta=0.3", "init.between_layers=false", "init.batch_size=600"
+    )
     run_init("krahenbuhl", model, UnlabeledPool(x), cfg, torch.Generator().manual_seed(0))
     model.eval()
     for m in forward_order(model, x):  # fitted on all of x: the batch it was fitted on
@@ -134,25 +137,43 @@ def test_krahenbuhl_between_layer_step_equalizes_gradient_ratios():
 
 def test_krahenbuhl_never_reads_labels(digits):
     """The init only gets an UnlabeledPool; poisoning the labels changes nothing."""
+
     def run(y):
         torch.manual_seed(0)
         model = build_mlp(64, 10, 2, 32, "relu", False)
         pool = UnlabeledPool(digits.x_train)
         run_init("krahenbuhl", model, pool, init_cfg("krahenbuhl"), torch.Generator().manual_seed(0))
         return torch.cat([p.flatten() for p in model.parameters()])
+
     assert torch.equal(run(digits.y_train), run(torch.zeros_like(digits.y_train)))
 
 
-@pytest.mark.parametrize("model_name,activation,batchnorm", [
-    ("mlp", "sigmoid", False), ("mlp", "maxout", True), ("cnn", "relu", True), ("cnn", "prelu", False),
-])
+@pytest.mark.parametrize(
+    "model_name,activation,batchnorm",
+    [
+        ("mlp", "sigmoid", False),
+        ("mlp", "maxout", True),
+        ("cnn", "relu", True),
+        ("cnn", "prelu", False),
+    ],
+)
 def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, activation, batchnorm):
-    cfg = make_cfg(["data=digits", f"model={model_name}", f"activation={activation}",
-                    f"model.batchnorm={batchnorm}", "init=autoencoder", "init.steps_per_layer=600", "init.cache=false"])
+    cfg = make_cfg(
+        [
+            "data=digits",
+            f"model={model_name}",
+            f"activation={activation}",
+            f"model.batchnorm={batchnorm}",
+            "init=autoencoder",
+            "init.steps_per_layer=600",
+            "init.cache=false",
+        ]
+    )
     torch.manual_seed(0)
     model, cost, hit = initialize_model(cfg, digits, 0, CPU)
     torch.manual_seed(0)
     from bench.models import build_model
+
     start = build_model(cfg.model, cfg.activation, digits.input_shape, digits.num_classes)
     for layer in cost.info["layers"]:
         assert layer["held_out_loss_after"] < layer["held_out_loss_before"], layer
@@ -162,8 +183,13 @@ def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, 
 
 
 def test_autoencoder_cache_is_hit_and_full_cost_still_charged(cfg_factory, tmp_path):
-    common = ["data=digits", "init=autoencoder", "init.steps_per_layer=50", f"data.cache_dir={tmp_path}/cache",
-              "train.max_steps=10"]
+    common = [
+        "data=digits",
+        "init=autoencoder",
+        "init.steps_per_layer=50",
+        f"data.cache_dir={tmp_path}/cache",
+        "train.max_steps=10",
+    ]
     [first] = run_job(cfg_factory(*common, "data.labeled_fraction=0.5"))
     [second] = run_job(cfg_factory(*common, "data.labeled_fraction=0.2", "train.lr=0.01"))
     assert not first["init_cache_hit"] and second["init_cache_hit"]
@@ -174,8 +200,11 @@ def test_autoencoder_cache_is_hit_and_full_cost_still_charged(cfg_factory, tmp_p
 
 def test_every_strategy_reports_its_cost(cfg_factory):
     for name in ("random", "lsuv", "krahenbuhl", "autoencoder"):
-        [r] = run_job(cfg_factory("data=digits", f"init={name}", "train.max_steps=10", "init.steps_per_layer=20",
-                                  "init.cache=false"))
+        [r] = run_job(
+            cfg_factory(
+                "data=digits", f"init={name}", "train.max_steps=10", "init.steps_per_layer=20", "init.cache=false"
+            )
+        )
         assert r["status"] == "ok", r["error"]
         assert set(r["init_cost"]) == {"seconds", "forward_passes", "backward_passes", "samples", "steps"}
         assert (r["init_cost"]["forward_passes"] > 0) == (name != "random")

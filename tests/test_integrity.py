@@ -1,5 +1,6 @@
 """Results integrity and faults: one experiment per folder, paths kept inside, reports that survive
 their inputs, failures recorded and named, caches that heal, locks, one line per user error."""
+
 import json
 import math
 import os
@@ -36,12 +37,14 @@ def one_cell(cfg_factory, *overrides):
 
 # --- a folder holds one experiment
 
+
 def test_a_folder_refuses_a_run_with_other_settings_naming_the_keys(cfg_factory, tmp_path):
     a = cfg_factory("data=digits", "train.max_steps=40")
     b = cfg_factory("data=digits", "train.max_steps=60", "model.width=48")
     check_experiment(tmp_path, [settings_of(a)])
-    check_experiment(tmp_path, [settings_of(cfg_factory("data=digits", "train.max_steps=40", "init=lsuv",
-                                                        "seed=5", "train.lr=0.3"))])  # axes may differ
+    check_experiment(
+        tmp_path, [settings_of(cfg_factory("data=digits", "train.max_steps=40", "init=lsuv", "seed=5", "train.lr=0.3"))]
+    )  # axes may differ
     with pytest.raises(ExperimentMismatch, match=r"model\[mlp\].width=256 there, 48 here.*train.max_steps=40 there"):
         check_experiment(tmp_path, [settings_of(b)])
     check_experiment(tmp_path, [settings_of(b)], append=True)  # asked for: added
@@ -77,6 +80,7 @@ def test_a_single_run_with_other_settings_is_one_line_and_exit_2(tmp_path):
 
 # --- paths stay inside
 
+
 @pytest.mark.parametrize("name", ["../../x", "a/b", "..", "x" * 300, ".hidden", ""])
 def test_a_name_that_would_leave_the_results_folder_is_refused(cfg_factory, name):
     cfg = cfg_factory("data=digits")
@@ -97,18 +101,26 @@ def test_a_crafted_dataset_name_in_a_result_writes_nothing_outside(cfg_factory, 
         bad = {**r, "cell_id": cid, "axes": {**r["axes"], "dataset": "../../escaped", "seed": seed}}
         results.write_result(result_path(cfg.out_dir, cid), bad)
     write_report(cfg.out_dir, REPORT)
-    outside = [p for p in tmp_path.rglob("*") if "escaped" in p.name and "results" not in p.parts[len(tmp_path.parts):][:1]]
+    outside = [
+        p for p in tmp_path.rglob("*") if "escaped" in p.name and "results" not in p.parts[len(tmp_path.parts) :][:1]
+    ]
     assert outside == []
     assert all(p.parent.name == "plots" for p in (tmp_path / "results").rglob("*.png"))
 
 
 # --- a report that survives its inputs
 
+
 def bad_variants(r: dict) -> dict:
     nan_final = {**r, "final": {**r["final"], "test_acc": float("nan")}}
     inf_curve = {**r, "curve": [{**r["curve"][0], "val_acc": math.inf}] + r["curve"][1:]}
-    return {"wrongtype": {**r, "axes": {**r["axes"], "seed": "zero"}}, "nanfinal": nan_final, "infcurve": inf_curve,
-            "nocurve": {**r, "curve": "none"}, "notdict": [1, 2]}
+    return {
+        "wrongtype": {**r, "axes": {**r["axes"], "seed": "zero"}},
+        "nanfinal": nan_final,
+        "infcurve": inf_curve,
+        "nocurve": {**r, "curve": "none"},
+        "notdict": [1, 2],
+    }
 
 
 def test_bad_results_are_named_and_skipped_never_half_used(cfg_factory):
@@ -139,9 +151,17 @@ def test_an_all_failed_folder_gives_a_report_that_says_so(cfg_factory):
     assert "No cell of this folder finished training" in text and "deliberate failure" in text
 
 
-@pytest.mark.parametrize("key,value", [("confidence", 1.5), ("bootstrap_resamples", 0), ("equivalence_margin", -1),
-                                       ("relative_targets", [0.9, 2.0]), ("headline_target", 0.5),
-                                       ("baseline_init", "nope")])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("confidence", 1.5),
+        ("bootstrap_resamples", 0),
+        ("equivalence_margin", -1),
+        ("relative_targets", [0.9, 2.0]),
+        ("headline_target", 0.5),
+        ("baseline_init", "nope"),
+    ],
+)
 def test_every_report_setting_is_validated(key, value):
     cfg = OmegaConf.structured(ReportConfig)
     cfg[key] = value
@@ -150,6 +170,7 @@ def test_every_report_setting_is_validated(key, value):
 
 
 # --- failures recorded, caches heal
+
 
 def test_a_truncated_dataset_cache_is_rebuilt_with_a_warning(tmp_path):
     cfg = DataConfig(name="mnist1d", size=300, cache_dir=str(tmp_path))
@@ -179,8 +200,14 @@ def test_a_corrupt_init_cache_entry_is_deleted_and_rebuilt(cfg_factory, tmp_path
 
 def test_a_job_error_outside_the_cells_is_recorded_for_them_and_named(tmp_path):
     # mnist's files are missing: the job fails while loading data, before any cell runs
-    r = run_cli("-m", "data=mnist,digits", "train.max_steps=20", f"data.root={tmp_path}/none", "name=mixed",
-                f"results_root={tmp_path}")
+    r = run_cli(
+        "-m",
+        "data=mnist,digits",
+        "train.max_steps=20",
+        f"data.root={tmp_path}/none",
+        "name=mixed",
+        f"results_root={tmp_path}",
+    )
     assert r.returncode == 1
     failed = [ln for ln in r.stderr.splitlines() if ln.startswith("failed: ")]
     assert len(failed) == 1 and "mnist-" in failed[0]
@@ -188,16 +215,19 @@ def test_a_job_error_outside_the_cells_is_recorded_for_them_and_named(tmp_path):
 
 # --- concurrency
 
+
 def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_over(cfg_factory, tmp_path):
     cfg = cfg_factory("data=digits", "train.max_steps=20")
     cid = next(iter(results.cell_dir(cfg.out_dir, "x").parent.glob("*")), None)
     from bench.identity import cell_id
+
     cid = cell_id(cfg, 0)
     lock = results.cell_dir(cfg.out_dir, cid) / results.LOCK_NAME
     lock.parent.mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         import platform
+
         lock.write_text(json.dumps({"pid": sleeper.pid, "host": platform.node()}))
         assert run_job(cfg) == []  # another live process computes it
     finally:
@@ -209,12 +239,16 @@ def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_o
 
 # --- one line and the right exit code
 
-@pytest.mark.parametrize("args,text", [
-    (["threads=-1"], "threads=-1"),
-    (["name=" + "x" * 300], "name="),
-    (["data.seed=-1"], "data.seed=-1"),
-    (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
-])
+
+@pytest.mark.parametrize(
+    "args,text",
+    [
+        (["threads=-1"], "threads=-1"),
+        (["name=" + "x" * 300], "name="),
+        (["data.seed=-1"], "data.seed=-1"),
+        (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
+    ],
+)
 def test_bad_values_are_one_line_with_exit_2(args, text, tmp_path):
     r = run_cli("data=digits", "train.max_steps=5", f"results_root={tmp_path}", *args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and text in r.stderr, r.stderr
@@ -223,7 +257,9 @@ def test_bad_values_are_one_line_with_exit_2(args, text, tmp_path):
 def test_sweep_preflight_catches_launcher_and_folder_problems(tmp_path):
     r = run_cli("sweep=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", f"results_root={tmp_path}")
     assert r.returncode == 2 and "hydra.launcher.n_jobs=0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("sweep=smoke", "hydra/launcher=slurm", f"results_root={tmp_path}", env={"PATH": os.path.dirname(sys.executable)})
+    r = run_cli(
+        "sweep=smoke", "hydra/launcher=slurm", f"results_root={tmp_path}", env={"PATH": os.path.dirname(sys.executable)}
+    )
     assert r.returncode == 2 and "no SLURM here" in r.stderr
     r = run_cli("sweep=smoke", "data.seed=-1", f"results_root={tmp_path}")
     assert r.returncode == 2 and "data.seed=-1" in r.stderr and not (tmp_path / "smoke" / "cells").exists()
@@ -242,12 +278,17 @@ def test_report_cli_with_a_bad_config_file_is_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text("confidence: [1, 2\n")
     (tmp_path / "wrongkey.yaml").write_text("confidenc: 0.9\n")
     for f in ("bad.yaml", "wrongkey.yaml", "missing.yaml"):
-        r = subprocess.run([sys.executable, "-m", "bench.report", str(tmp_path), "--config", str(tmp_path / f)],
-                           capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, "-m", "bench.report", str(tmp_path), "--config", str(tmp_path / f)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (f, r.stderr)
 
 
 # --- two folders side by side
+
 
 def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_factory, tmp_path):
     from bench.report.compare import compare
@@ -256,8 +297,17 @@ def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_f
     for name, seed in (("a", 0), ("b", 100)):
         out = tmp_path / name
         for init in ("lsuv", "autoencoder"):
-            run_job(cfg_factory("data=digits", "train.max_steps=30", "n_seeds=3", f"seed={seed}", f"init={init}",
-                                "init.steps_per_layer=10", out_dir=out))
+            run_job(
+                cfg_factory(
+                    "data=digits",
+                    "train.max_steps=30",
+                    "n_seeds=3",
+                    f"seed={seed}",
+                    f"init={init}",
+                    "init.steps_per_layer=10",
+                    out_dir=out,
+                )
+            )
         folders.append(out)
     text = compare(folders[0], folders[1], REPORT)
     assert "## Verdict rows" in text and "rows contradict each other" in text

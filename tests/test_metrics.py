@@ -1,4 +1,5 @@
 """Metrics on small hand-built tables whose answers are worked out by hand in the comments."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,18 +10,33 @@ from bench.metrics import Target
 
 def make(cells_spec, curves_spec):
     """cells_spec: list of dicts (axes + final numbers); curves_spec: cell_id -> [(step, seconds, val_acc)]."""
-    base = {"dataset": "d", "model": "mlp", "labeled_fraction": 1.0, "init": "random", "activation": "relu",
-            "batchnorm": True, "lr": 0.1, "seed": 0, "status": "ok", "init_seconds": 0.0, "final_val_acc": 0.5,
-            "test_acc": 0.5, "max_steps": 100}
+    base = {
+        "dataset": "d",
+        "model": "mlp",
+        "labeled_fraction": 1.0,
+        "init": "random",
+        "activation": "relu",
+        "batchnorm": True,
+        "lr": 0.1,
+        "seed": 0,
+        "status": "ok",
+        "init_seconds": 0.0,
+        "final_val_acc": 0.5,
+        "test_acc": 0.5,
+        "max_steps": 100,
+    }
     cells = pd.DataFrame([{**base, **c} for c in cells_spec])
-    curves = pd.DataFrame([{"cell_id": cid, "step": s, "seconds": t, "val_acc": a}
-                           for cid, pts in curves_spec.items() for s, t, a in pts])
+    curves = pd.DataFrame(
+        [{"cell_id": cid, "step": s, "seconds": t, "val_acc": a} for cid, pts in curves_spec.items() for s, t, a in pts]
+    )
     return cells, curves
 
 
 def test_steps_and_time_to_an_absolute_target():
-    cells, curves = make([{"cell_id": "a", "init_seconds": 2.0}, {"cell_id": "b"}],
-                         {"a": [(0, 0, .1), (10, 1, .5), (20, 2, .8), (30, 3, .9)], "b": [(0, 0, .1), (10, 1, .7)]})
+    cells, curves = make(
+        [{"cell_id": "a", "init_seconds": 2.0}, {"cell_id": "b"}],
+        {"a": [(0, 0, 0.1), (10, 1, 0.5), (20, 2, 0.8), (30, 3, 0.9)], "b": [(0, 0, 0.1), (10, 1, 0.7)]},
+    )
     r = metrics.reach(cells, curves, Target("0.8", "absolute", 0.8)).set_index("cell_id")
     assert r.loc["a", "steps"] == 20 and r.loc["a", "seconds"] == 2.0 + 2  # init seconds are charged
     assert not r.loc["b", "reached"] and np.isinf(r.loc["b", "steps"]) and np.isinf(r.loc["b", "seconds"])
@@ -29,11 +45,16 @@ def test_steps_and_time_to_an_absolute_target():
 def test_relative_target_is_a_share_of_the_workloads_best():
     # workload best = 0.9 (cell a) -> 90% of it = 0.81: a reaches at 30, b (best 0.85) at 20;
     # cell c is in another workload (fraction 0.1) whose best is 0.5 -> 0.45, reached at 10.
-    cells, curves = make([{"cell_id": "a"}, {"cell_id": "b"}, {"cell_id": "c", "labeled_fraction": 0.1}],
-                         {"a": [(0, 0, .1), (20, 1, .8), (30, 2, .9)], "b": [(0, 0, .1), (20, 1, .85)],
-                          "c": [(0, 0, .1), (10, 1, .5)]})
+    cells, curves = make(
+        [{"cell_id": "a"}, {"cell_id": "b"}, {"cell_id": "c", "labeled_fraction": 0.1}],
+        {
+            "a": [(0, 0, 0.1), (20, 1, 0.8), (30, 2, 0.9)],
+            "b": [(0, 0, 0.1), (20, 1, 0.85)],
+            "c": [(0, 0, 0.1), (10, 1, 0.5)],
+        },
+    )
     r = metrics.reach(cells, curves, Target("90%", "relative", 0.9)).set_index("cell_id")
-    assert r["target_acc"].to_dict() == pytest.approx({"a": .81, "b": .81, "c": .45})
+    assert r["target_acc"].to_dict() == pytest.approx({"a": 0.81, "b": 0.81, "c": 0.45})
     assert r["steps"].to_dict() == {"a": 30, "b": 20, "c": 10}
 
 
@@ -45,16 +66,21 @@ def test_censored_median_needs_more_than_half_reached():
 
 
 def test_bootstrap_interval_brackets_the_median_and_handles_constant_data():
-    lo, hi = metrics.bootstrap_ci(np.array([10., 11, 12, 13, 14, 15, 16]), 0.95, 1000)
+    lo, hi = metrics.bootstrap_ci(np.array([10.0, 11, 12, 13, 14, 15, 16]), 0.95, 1000)
     assert lo <= 13 <= hi and lo >= 10 and hi <= 16
-    assert metrics.bootstrap_ci(np.array([5., 5, 5])) == (5, 5)
+    assert metrics.bootstrap_ci(np.array([5.0, 5, 5])) == (5, 5)
 
 
 def test_best_lr_is_chosen_on_validation_not_test():
     # lr 0.1: val 0.9 / test 0.5; lr 0.01: val 0.8 / test 0.99 -> 0.1 is chosen
-    cells, _ = make([{"cell_id": "x", "lr": 0.1, "final_val_acc": .9, "test_acc": .5},
-                     {"cell_id": "y", "lr": 0.1, "seed": 1, "final_val_acc": .9, "test_acc": .5},
-                     {"cell_id": "z", "lr": 0.01, "final_val_acc": .8, "test_acc": .99}], {})
+    cells, _ = make(
+        [
+            {"cell_id": "x", "lr": 0.1, "final_val_acc": 0.9, "test_acc": 0.5},
+            {"cell_id": "y", "lr": 0.1, "seed": 1, "final_val_acc": 0.9, "test_acc": 0.5},
+            {"cell_id": "z", "lr": 0.01, "final_val_acc": 0.8, "test_acc": 0.99},
+        ],
+        {},
+    )
     assert sorted(metrics.best_lr(cells)["cell_id"]) == ["x", "y"]
 
 
@@ -62,8 +88,10 @@ def test_performance_profile_shares():
     # workload w1: A 100 steps, B 200 -> ratios 1, 2 ; workload w2: A 300, B 100 -> 3, 1
     spec, steps = [], {}
     for w, (a, b) in {0.1: (100, 200), 1.0: (300, 100)}.items():
-        spec += [{"cell_id": f"A{w}", "labeled_fraction": w, "init": "lsuv"},
-                 {"cell_id": f"B{w}", "labeled_fraction": w, "init": "random"}]
+        spec += [
+            {"cell_id": f"A{w}", "labeled_fraction": w, "init": "lsuv"},
+            {"cell_id": f"B{w}", "labeled_fraction": w, "init": "random"},
+        ]
         steps.update({f"A{w}": a, f"B{w}": b})
     cells, _ = make(spec, {})
     reached = pd.DataFrame({"cell_id": list(steps), "steps": [float(v) for v in steps.values()]})
@@ -75,11 +103,22 @@ def test_performance_profile_shares():
 
 def verdict_cells(ae_acc, rival_acc, ae_steps, rival_steps, ae_seeds=None, rival_seeds=None, margin=0.01):
     spec, steps = [], {}
-    for init, accs, st, seeds in [("autoencoder", ae_acc, ae_steps, ae_seeds), ("lsuv", rival_acc, rival_steps, rival_seeds)]:
+    for init, accs, st, seeds in [
+        ("autoencoder", ae_acc, ae_steps, ae_seeds),
+        ("lsuv", rival_acc, rival_steps, rival_seeds),
+    ]:
         for seed, a, s in zip(seeds or range(len(accs)), accs, st):
             cid = f"{init}{seed}"
-            spec.append({"cell_id": cid, "init": init, "seed": seed, "test_acc": a, "final_val_acc": a,
-                         "labeled_fraction": 0.01})
+            spec.append(
+                {
+                    "cell_id": cid,
+                    "init": init,
+                    "seed": seed,
+                    "test_acc": a,
+                    "final_val_acc": a,
+                    "labeled_fraction": 0.01,
+                }
+            )
             steps[cid] = s
     cells, _ = make(spec, {})
     reached = pd.DataFrame({"cell_id": list(steps), "steps": list(map(float, steps.values())), "target": "t"})
@@ -88,41 +127,48 @@ def verdict_cells(ae_acc, rival_acc, ae_steps, rival_steps, ae_seeds=None, rival
 
 def test_verdict_says_helps_on_paired_differences():
     # per-seed differences .20 .19 .22 .20 .22: mean .206, sd .0134 -> t interval .206 +- 2.776*.0134/sqrt(5)
-    v = verdict_cells([.80, .81, .83, .80, .82], [.60, .62, .61, .60, .60], [100] * 5, [400] * 5)
+    v = verdict_cells([0.80, 0.81, 0.83, 0.80, 0.82], [0.60, 0.62, 0.61, 0.60, 0.60], [100] * 5, [400] * 5)
     assert v["test_acc_diff"] == pytest.approx(0.206)
-    assert v["test_acc_lo"] == pytest.approx(0.206 - 2.776 * 0.013416 / 5 ** 0.5, abs=1e-4)
+    assert v["test_acc_lo"] == pytest.approx(0.206 - 2.776 * 0.013416 / 5**0.5, abs=1e-4)
     assert v["outcome"] == "helps" and v["n_pairs"] == 5 and v["speedup"] == pytest.approx(4.0)
     assert "**helps**" in v["sentence"] and "5 paired seeds" in v["sentence"]
 
 
 def test_verdict_says_hurts_equivalent_and_inconclusive_from_the_numbers():
-    v = verdict_cells([.5, .51, .5, .52], [.7, .71, .72, .7], [400] * 4, [100] * 4)
+    v = verdict_cells([0.5, 0.51, 0.5, 0.52], [0.7, 0.71, 0.72, 0.7], [400] * 4, [100] * 4)
     assert v["outcome"] == "hurts" and v["speedup"] == pytest.approx(0.25)
     # differences within +-0.2 points: the whole interval inside the 1-point margin
-    v = verdict_cells([.801, .799, .802, .800, .798, .801], [.8] * 6, [100] * 6, [100] * 6)
+    v = verdict_cells([0.801, 0.799, 0.802, 0.800, 0.798, 0.801], [0.8] * 6, [100] * 6, [100] * 6)
     assert v["outcome"] == "equivalent"
     # noisy differences +5, -3, +4, -2 points: neither a difference nor equivalence
-    v = verdict_cells([.85, .77, .84, .78], [.8] * 4, [100] * 4, [100] * 4)
+    v = verdict_cells([0.85, 0.77, 0.84, 0.78], [0.8] * 4, [100] * 4, [100] * 4)
     assert v["outcome"] == "inconclusive" and v["settle_seeds"] > 4 and "seeds would settle it" in v["sentence"]
 
 
 def test_fewer_than_three_paired_seeds_is_always_inconclusive():
-    v = verdict_cells([.9, .91], [.5, .51], [100] * 2, [100] * 2)
+    v = verdict_cells([0.9, 0.91], [0.5, 0.51], [100] * 2, [100] * 2)
     assert v["outcome"] == "inconclusive" and "only 2 paired seeds" in v["sentence"]
-    v = verdict_cells([.9], [.5], [100], [100])  # one seed: never helps or hurts
+    v = verdict_cells([0.9], [0.5], [100], [100])  # one seed: never helps or hurts
     assert v["outcome"] == "inconclusive"
 
 
 def test_only_cells_of_the_same_seed_are_paired():
     # AE seeds 0-4, rival seeds 2-6: seeds 2, 3, 4 pair up; the others are not compared with anything
-    v = verdict_cells([.9, .9, .81, .82, .83], [.80, .80, .80, .5, .5], [100] * 5, [100] * 5,
-                      ae_seeds=[0, 1, 2, 3, 4], rival_seeds=[2, 3, 4, 5, 6])
+    v = verdict_cells(
+        [0.9, 0.9, 0.81, 0.82, 0.83],
+        [0.80, 0.80, 0.80, 0.5, 0.5],
+        [100] * 5,
+        [100] * 5,
+        ae_seeds=[0, 1, 2, 3, 4],
+        rival_seeds=[2, 3, 4, 5, 6],
+    )
     assert v["n_pairs"] == 3 and v["seeds"] == [2, 3, 4]
-    assert v["diffs"] == pytest.approx([.01, .02, .03])
+    assert v["diffs"] == pytest.approx([0.01, 0.02, 0.03])
 
 
 def test_paired_t_agrees_with_scipy_and_holm_with_a_hand_computation():
     from scipy import stats
+
     d = np.array([0.3, -0.1, 0.5, 0.2, 0.05, 0.4])
     c = metrics.paired_t(d, 0.9)
     ref = stats.ttest_1samp(d, 0.0)
@@ -133,17 +179,20 @@ def test_paired_t_agrees_with_scipy_and_holm_with_a_hand_computation():
 
 
 def test_the_rival_is_chosen_on_validation_with_a_stated_tie_rule():
-    g = pd.DataFrame({"init": ["lsuv"] * 3 + ["krahenbuhl"] * 3,
-                      "final_val_acc": [.8, .9, .9, .7, .9, .95]})  # medians tie at .9; means .867 vs .85
+    g = pd.DataFrame(
+        {"init": ["lsuv"] * 3 + ["krahenbuhl"] * 3, "final_val_acc": [0.8, 0.9, 0.9, 0.7, 0.9, 0.95]}
+    )  # medians tie at .9; means .867 vs .85
     assert metrics.choose_rival(g) == ("lsuv", "tie on median validation accuracy, higher mean")
-    g["final_val_acc"] = [.9] * 6
+    g["final_val_acc"] = [0.9] * 6
     assert metrics.choose_rival(g) == ("krahenbuhl", "tie on median and mean validation accuracy, alphabetical")
 
 
 # --- the interval's promise, by simulation
 
+
 def default_seeds() -> int:
     from tests.conftest import make_cfg
+
     return int(make_cfg(["sweep=default"]).n_seeds)
 
 

@@ -1,4 +1,5 @@
 """Seed-parallel training equals training each seed alone, within float rounding."""
+
 import pytest
 import torch
 
@@ -12,24 +13,33 @@ from tests.conftest import make_cfg
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("overrides", [
-    ["activation=relu", "model.batchnorm=true"],
-    ["activation=maxout", "model.batchnorm=false", "train.weight_decay=1e-3"],
-    ["activation=prelu", "model.batchnorm=true", "init=lsuv"],
-    ["activation=leaky_relu", "model.batchnorm=false", "train.optimizer=adam", "train.lr=0.001"],
-    ["activation=sigmoid", "model.batchnorm=true", "data.labeled_fraction=0.1"],
-    ["model=cnn", "model.channels=[8,16]", "activation=relu", "model.batchnorm=true"],
-    ["model=cnn", "model.channels=[8,16]", "activation=maxout", "model.batchnorm=false", "init=lsuv"],
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["activation=relu", "model.batchnorm=true"],
+        ["activation=maxout", "model.batchnorm=false", "train.weight_decay=1e-3"],
+        ["activation=prelu", "model.batchnorm=true", "init=lsuv"],
+        ["activation=leaky_relu", "model.batchnorm=false", "train.optimizer=adam", "train.lr=0.001"],
+        ["activation=sigmoid", "model.batchnorm=true", "data.labeled_fraction=0.1"],
+        ["model=cnn", "model.channels=[8,16]", "activation=relu", "model.batchnorm=true"],
+        ["model=cnn", "model.channels=[8,16]", "activation=maxout", "model.batchnorm=false", "init=lsuv"],
+    ],
+)
 def test_each_models_curve_equals_its_curve_trained_alone(overrides):
     cfg = make_cfg(["data=digits", "train.max_steps=150", "model.width=64", *overrides])
     data = load_dataset(cfg.data, CPU)
     seeds = [0, 1, 2]
     datas = [for_seed(data, cfg.data, s) for s in seeds]  # each seed its own labeled subset
-    alone = [train(initialize_model(cfg, data, s, CPU)[0], d, cfg.train, seeded_generators(s, CPU)[1])
-             for s, d in zip(seeds, datas)]
-    together = train_seeds([initialize_model(cfg, data, s, CPU)[0] for s in seeds], datas, cfg.train,
-                           [seeded_generators(s, CPU)[1] for s in seeds])
+    alone = [
+        train(initialize_model(cfg, data, s, CPU)[0], d, cfg.train, seeded_generators(s, CPU)[1])
+        for s, d in zip(seeds, datas)
+    ]
+    together = train_seeds(
+        [initialize_model(cfg, data, s, CPU)[0] for s in seeds],
+        datas,
+        cfg.train,
+        [seeded_generators(s, CPU)[1] for s in seeds],
+    )
     for a, b in zip(alone, together):
         assert [p["step"] for p in a.curve] == [p["step"] for p in b.curve]
         # Batched and single matrix products round differently (~1e-7); training amplifies that slowly,
@@ -48,8 +58,13 @@ def test_models_at_different_learning_rates_train_together_as_each_would_alone()
     data = load_dataset(cfg.data, CPU)
     units = [(0, 0.02), (1, 0.02), (0, 0.2), (1, 0.2)]
     datas = [for_seed(data, cfg.data, s) for s, _ in units]
-    together = train_seeds([initialize_model(cfg, data, s, CPU)[0] for s, _ in units], datas, cfg.train,
-                           [seeded_generators(s, CPU)[1] for s, _ in units], lrs=[lr for _, lr in units])
+    together = train_seeds(
+        [initialize_model(cfg, data, s, CPU)[0] for s, _ in units],
+        datas,
+        cfg.train,
+        [seeded_generators(s, CPU)[1] for s, _ in units],
+        lrs=[lr for _, lr in units],
+    )
     for (s, lr), d, b in zip(units, datas, together):
         cfg.train.lr = lr
         a = train(initialize_model(cfg, data, s, CPU)[0], d, cfg.train, seeded_generators(s, CPU)[1])
@@ -62,8 +77,13 @@ def test_a_job_with_a_list_of_learning_rates_writes_the_cells_a_sweep_over_lr_wo
     done = run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", "train.lrs=[0.02,0.1]"))
     assert [r["engine"] for r in done] == ["seed_parallel x4"] * 4
     ids = sorted(r["cell_id"] for r in done)
-    swept = sorted(r["cell_id"] for lr in ("0.02", "0.1") for r in run_job(
-        cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", f"train.lr={lr}", out_dir=tmp_path / lr)))
+    swept = sorted(
+        r["cell_id"]
+        for lr in ("0.02", "0.1")
+        for r in run_job(
+            cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", f"train.lr={lr}", out_dir=tmp_path / lr)
+        )
+    )
     assert ids == swept
     assert {r["config"]["train"]["lr"] for r in done} == {0.02, 0.1}
 
@@ -77,7 +97,9 @@ def test_jobs_use_it_where_supported_and_fall_back_elsewhere(cfg_factory):
     assert [r["engine"] for r in done] == ["sequential"] * 2
     done = run_job(cfg_factory("data=digits", "train.max_steps=20", "n_seeds=2", "model=cnn", "model.channels=[4,8]"))
     assert [r["engine"] for r in done] == ["sequential"] * 2  # on the CPU a grouped convolution is slower
-    assert supports("cnn", "relu", "cuda") and not supports("cnn", "rrelu", "cuda") and not supports("mlp", "rrelu", "cpu")
+    assert (
+        supports("cnn", "relu", "cuda") and not supports("cnn", "rrelu", "cuda") and not supports("mlp", "rrelu", "cpu")
+    )
 
 
 def test_divergence_and_early_stop_are_per_model(cfg_factory):

@@ -1,4 +1,5 @@
 """The README's headline quotes a real run: every number in it appears in the committed sample report."""
+
 import re
 
 from tests.conftest import ROOT

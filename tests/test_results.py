@@ -11,11 +11,31 @@ def test_result_file_has_the_design_fields(cfg_factory):
     written = run_job(cfg)
     assert len(written) == 2 and written[0]["cell_id"] != written[1]["cell_id"]
     r = read_result(result_path(cfg.out_dir, written[0]["cell_id"]))
-    for key in ("schema", "cell_id", "status", "error", "axes", "config", "init_cost", "curve", "final", "env",
-                "started_at", "finished_at"):
+    for key in (
+        "schema",
+        "cell_id",
+        "status",
+        "error",
+        "axes",
+        "config",
+        "init_cost",
+        "curve",
+        "final",
+        "env",
+        "started_at",
+        "finished_at",
+    ):
         assert key in r
-    assert r["axes"] == {"dataset": "digits", "model": "mlp", "init": "random", "activation": "relu",
-                         "batchnorm": True, "labeled_fraction": 1.0, "lr": 0.05, "seed": 0}
+    assert r["axes"] == {
+        "dataset": "digits",
+        "model": "mlp",
+        "init": "random",
+        "activation": "relu",
+        "batchnorm": True,
+        "labeled_fraction": 1.0,
+        "lr": 0.05,
+        "seed": 0,
+    }
     assert r["config"]["seed"] == 0 and r["config"]["train"]["max_steps"] == 20
     assert set(r["env"]) >= {"python", "torch", "device", "device_name", "threads", "git_sha", "git_dirty"}
     cells, curves, problems = load_results(cfg.out_dir)

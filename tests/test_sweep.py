@@ -1,4 +1,5 @@
 """Sweeps end to end through the command line: presets, resume, failures, launchers, faults."""
+
 import json
 import os
 import signal
@@ -26,8 +27,15 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(t
     r = run_cli(*NARROW, f"results_root={tmp_path}")
     assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path / "smoke"
-    for name in ["report.md", "report.html", "cells.csv", "cells.parquet", "curves.parquet",
-                 "plots/performance_profiles.png", "plots/init_cost.png"]:
+    for name in [
+        "report.md",
+        "report.html",
+        "cells.csv",
+        "cells.parquet",
+        "curves.parquet",
+        "plots/performance_profiles.png",
+        "plots/init_cost.png",
+    ]:
         assert (out / name).exists(), name
     first = results_of(out)
     assert len(first) == 8 and all(v["status"] == "ok" for v in first.values())
@@ -60,7 +68,11 @@ def test_report_tables_agree_with_an_independent_computation(tmp_path):
     steps = np.sort(g["steps to val acc >= 0.9"].to_numpy())
     assert np.isfinite(steps).all()
     report = (out / "report.md").read_text()
-    row = next(ln for ln in report.split("## Steps and time to val acc >= 0.9")[1].splitlines() if ln.startswith("| lsuv | relu | yes"))
+    row = next(
+        ln
+        for ln in report.split("## Steps and time to val acc >= 0.9")[1].splitlines()
+        if ln.startswith("| lsuv | relu | yes")
+    )
     assert row.split("|")[-2].strip().startswith(f"{np.median(steps):.0f} [")
 
 
@@ -72,7 +84,10 @@ def test_a_failing_cell_is_reported_and_the_sweep_goes_on(tmp_path):
     res = results_of(tmp_path / "smoke")
     assert sum(v["status"] == "ok" for v in res.values()) == 6
     report = (tmp_path / "smoke" / "report.md").read_text()
-    assert "deliberate failure" in report and "lsuv-relu-bn1-f0.1" in report.split("## Failed, diverged and left-out cells")[1]
+    assert (
+        "deliberate failure" in report
+        and "lsuv-relu-bn1-f0.1" in report.split("## Failed, diverged and left-out cells")[1]
+    )
 
 
 def test_report_cli_on_a_partial_folder_and_on_bad_folders(tmp_path):
@@ -84,13 +99,17 @@ def test_report_cli_on_a_partial_folder_and_on_bad_folders(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "cells/broken/result.json" in (out / "report.md").read_text()
     for folder in [tmp_path / "missing", tmp_path]:
-        r = subprocess.run([sys.executable, "-m", "bench.report", str(folder)], capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, "-m", "bench.report", str(folder)], capture_output=True, text=True, cwd=ROOT
+        )
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "bench.report: error:" in r.stderr
 
 
 def test_sigkill_mid_sweep_leaves_whole_results_and_a_rerun_finishes_only_the_rest(tmp_path):
     args = [sys.executable, "-m", "bench", *NARROW, "train.max_steps=400", f"results_root={tmp_path}"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     out = tmp_path / "smoke"
     deadline = time.time() + 120
     while len(list(out.glob("cells/*/result.json"))) < 3 and time.time() < deadline:
@@ -107,7 +126,15 @@ def test_sigkill_mid_sweep_leaves_whole_results_and_a_rerun_finishes_only_the_re
 
 
 def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
-    args = [sys.executable, "-m", "bench", "data=digits", "train.max_steps=200", "force=true", f"results_root={tmp_path}"]
+    args = [
+        sys.executable,
+        "-m",
+        "bench",
+        "data=digits",
+        "train.max_steps=200",
+        "force=true",
+        f"results_root={tmp_path}",
+    ]
     procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     assert [p.wait() for p in procs] == [0, 0]
     cells, _, problems = load_results(tmp_path / "runs")
@@ -115,8 +142,10 @@ def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
     assert [p.name for p in next((tmp_path / "runs" / "cells").iterdir()).iterdir()] == ["result.json"]
 
 
-@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                                      ["hydra/launcher=local", "hydra.launcher.timeout_min=10"]])
+@pytest.mark.parametrize(
+    "launcher",
+    [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=local", "hydra.launcher.timeout_min=10"]],
+)
 def test_parallel_launchers_give_the_same_numbers_as_sequential(tmp_path, launcher):
     # Bitwise equality holds because every job runs with the same torch thread count (threads=1 by
     # default): CPU reductions are split by thread.
@@ -133,8 +162,14 @@ def test_parallel_launchers_give_the_same_numbers_as_sequential(tmp_path, launch
 
 
 def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(tmp_path):
-    r = run_cli("-m", "data=mnist,digits", "train.max_steps=20", f"data.root={tmp_path}/none", "name=mixed",
-                f"results_root={tmp_path}")
+    r = run_cli(
+        "-m",
+        "data=mnist,digits",
+        "train.max_steps=20",
+        f"data.root={tmp_path}/none",
+        "name=mixed",
+        f"results_root={tmp_path}",
+    )
     assert r.returncode == 1
     res = results_of(tmp_path / "mixed")
     failed = [v for v in res.values() if v["status"] == "failed"]
@@ -143,8 +178,16 @@ def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(t
 
 
 def test_threads_zero_gives_each_parallel_job_its_share_of_the_cores(tmp_path):
-    r = run_cli(*NARROW, "data.labeled_fraction=1.0", "seed=0", "n_seeds=1", "threads=0", "hydra/launcher=joblib",
-                "hydra.launcher.n_jobs=2", f"results_root={tmp_path}")
+    r = run_cli(
+        *NARROW,
+        "data.labeled_fraction=1.0",
+        "seed=0",
+        "n_seeds=1",
+        "threads=0",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"results_root={tmp_path}",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     threads = {v["env"]["threads"] for v in results_of(tmp_path / "smoke").values()}
     assert threads == {max(1, (os.cpu_count() or 1) // 2)}

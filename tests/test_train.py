@@ -12,8 +12,9 @@ def test_log_schedule_resolution_and_ends():
 
 
 def test_digits_cell_learns_well_above_chance(cfg_factory):
-    cfg = cfg_factory("data=digits", "activation=tanh", "model.batchnorm=false", "data.labeled_fraction=0.1",
-                      "train.max_steps=300")
+    cfg = cfg_factory(
+        "data=digits", "activation=tanh", "model.batchnorm=false", "data.labeled_fraction=0.1", "train.max_steps=300"
+    )
     [result] = run_job(cfg)
     assert result["status"] == "ok"
     assert result["curve"][0]["val_acc"] < 0.3  # chance is 0.1
@@ -25,13 +26,15 @@ def test_digits_cell_learns_well_above_chance(cfg_factory):
 def test_same_config_and_seed_give_identical_curves(cfg_factory, tmp_path):
     runs = []
     for i in range(2):
-        cfg = cfg_factory("data=digits", "activation=rrelu", "train.max_steps=60", "init=lsuv",
-                          out_dir=tmp_path / f"r{i}")
+        cfg = cfg_factory(
+            "data=digits", "activation=rrelu", "train.max_steps=60", "init=lsuv", out_dir=tmp_path / f"r{i}"
+        )
         [r] = run_job(cfg)
         runs.append([(p["step"], p["val_acc"], p["val_loss"], p["train_loss"]) for p in r["curve"]])
     assert runs[0] == runs[1]
-    other = cfg_factory("data=digits", "activation=rrelu", "train.max_steps=60", "init=lsuv", "seed=1",
-                        out_dir=tmp_path / "r3")
+    other = cfg_factory(
+        "data=digits", "activation=rrelu", "train.max_steps=60", "init=lsuv", "seed=1", out_dir=tmp_path / "r3"
+    )
     [r] = run_job(other)
     assert [(p["step"], p["val_loss"]) for p in r["curve"]] != [(s, vl) for s, _, vl, _ in runs[0]]
 

@@ -5,6 +5,7 @@
 node, `generator` a CPU torch.Generator seeded from the cell's seed. `run_init` dispatches by name and
 times the call, so every strategy's cost is measured the same way.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -11,6 +11,7 @@ output layer keeps its random start; supervised training then fine-tunes everyth
 
 A tenth of the pool is held out to measure each layer's reconstruction loss before and after.
 """
+
 from __future__ import annotations
 
 import torch
@@ -43,7 +44,7 @@ class Decoder(nn.Module):
             self.weight = None
         else:
             self.weight = nn.Parameter(torch.empty(shape, device=layer.weight.device))
-            nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+            nn.init.kaiming_uniform_(self.weight, a=5**0.5)
         self.bias = nn.Parameter(torch.zeros(in_channels, device=layer.weight.device))  # the visible bias
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -76,8 +77,15 @@ def reconstruction_loss(block: Block, decoder: Decoder, codes: torch.Tensor) -> 
     return loss
 
 
-def pretrain_block(net: Net, index: int, train_x: torch.Tensor, held_out: torch.Tensor, cfg,
-                   device_gen: torch.Generator, cost: InitCost) -> dict:
+def pretrain_block(
+    net: Net,
+    index: int,
+    train_x: torch.Tensor,
+    held_out: torch.Tensor,
+    cfg,
+    device_gen: torch.Generator,
+    cost: InitCost,
+) -> dict:
     """Train block `index` as a denoising autoencoder on the frozen codes of the blocks below."""
     block = net.blocks[index]
 
@@ -96,7 +104,7 @@ def pretrain_block(net: Net, index: int, train_x: torch.Tensor, held_out: torch.
     for _ in range(cfg.steps_per_layer):
         if pos + bs > n:
             perm, pos = torch.randperm(n, generator=device_gen, device=train_x.device), 0
-        clean = codes_below(train_x[perm[pos:pos + bs]])
+        clean = codes_below(train_x[perm[pos : pos + bs]])
         pos += bs
         loss = F.mse_loss(decoder(block.encode(corrupt(clean, cfg.corruption, cfg.noise, device_gen))), clean)
         opt.zero_grad(set_to_none=True)
@@ -106,8 +114,12 @@ def pretrain_block(net: Net, index: int, train_x: torch.Tensor, held_out: torch.
         cost.backward_passes += 1
         cost.steps += 1
     block.eval()
-    return {"block": index, "held_out_loss_before": before,
-            "held_out_loss_after": reconstruction_loss(block, decoder, held_codes), "tied": decoder.tied}
+    return {
+        "block": index,
+        "held_out_loss_before": before,
+        "held_out_loss_after": reconstruction_loss(block, decoder, held_codes),
+        "tied": decoder.tied,
+    }
 
 
 def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCost:
@@ -120,6 +132,7 @@ def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCo
     n_held = max(1, len(x) // 10)
     held_out, train_x = x[order[:n_held]], x[order[n_held:]]
     with eval_mode(model):  # blocks below the one being trained stay frozen, BatchNorm on its running stats
-        cost.info["layers"] = [pretrain_block(model, i, train_x, held_out, cfg, device_gen, cost)
-                               for i in range(len(model.blocks))]
+        cost.info["layers"] = [
+            pretrain_block(model, i, train_x, held_out, cfg, device_gen, cost) for i in range(len(model.blocks))
+        ]
     return cost

@@ -1,4 +1,5 @@
 """What every init strategy returns: the work it spent, charged to the cell's time-to-target."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -23,8 +24,13 @@ class InitCost:
 
     def to_dict(self) -> dict:
         """The counts only (what the results table reads); `info` is stored beside them."""
-        return {"seconds": self.seconds, "forward_passes": self.forward_passes,
-                "backward_passes": self.backward_passes, "samples": self.samples, "steps": self.steps}
+        return {
+            "seconds": self.seconds,
+            "forward_passes": self.forward_passes,
+            "backward_passes": self.backward_passes,
+            "samples": self.samples,
+            "steps": self.steps,
+        }
 
 
 def sync(device: torch.device) -> None:
@@ -67,8 +73,10 @@ def batchnorm_note(model: torch.nn.Module) -> str | None:
     n = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if not n:
         return None
-    return (f"{n} BatchNorm layers follow the hidden layers: rescaling those layers changes only their "
-            "effective learning rate, not the forward pass; the output layer is rescaled for real")
+    return (
+        f"{n} BatchNorm layers follow the hidden layers: rescaling those layers changes only their "
+        "effective learning rate, not the forward pass; the output layer is rescaled for real"
+    )
 
 
 @contextmanager

@@ -13,6 +13,7 @@ biases also follow the change of their input's mean magnitude. Stops when every
 Only inputs are used, never labels. Runs in eval mode, so BatchNorm (which the reference does not
 support) is the identity at init and its statistics are not touched.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,13 @@ def patches(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(layer, nn.Linear):
         return x.flatten(1)
     if isinstance(layer, nn.Conv1d):  # as a Conv2d of height 1
-        x, k, pad, dil, st = x.unsqueeze(2), (1, layer.kernel_size[0]), (0, layer.padding[0]), \
-            (1, layer.dilation[0]), (1, layer.stride[0])
+        x, k, pad, dil, st = (
+            x.unsqueeze(2),
+            (1, layer.kernel_size[0]),
+            (0, layer.padding[0]),
+            (1, layer.dilation[0]),
+            (1, layer.stride[0]),
+        )
     else:
         k, pad, dil, st = layer.kernel_size, layer.padding, layer.dilation, layer.stride
     p = F.unfold(x, k, dilation=dil, padding=pad, stride=st)  # (N, C*k..., L), same order as weight.flatten(1)
@@ -61,7 +67,9 @@ def data_driven_weights(p: torch.Tensor, n_out: int, kind: str, generator: torch
 
     z = F.normalize(p @ v * scale, dim=1).numpy()
     seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
-    centers = MiniBatchKMeans(n_clusters=n_out, batch_size=10 * n_out, random_state=seed, n_init=3).fit(z).cluster_centers_
+    centers = (
+        MiniBatchKMeans(n_clusters=n_out, batch_size=10 * n_out, random_state=seed, n_init=3).fit(z).cluster_centers_
+    )
     w = torch.as_tensor(centers, dtype=torch.float64) @ (scale[:, None] * v.T)
     w = w / (p @ w.T).std(0).clamp_min(1e-12)[:, None]
     return w.float()
@@ -74,7 +82,9 @@ def unit_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def within_layer(model: nn.Module, layers: list[nn.Module], x: torch.Tensor, cfg, generator, cost: InitCost) -> list[dict]:
+def within_layer(
+    model: nn.Module, layers: list[nn.Module], x: torch.Tensor, cfg, generator, cost: InitCost
+) -> list[dict]:
     fitted = []
     for m in layers:
         inp = capture(model, m, x, "input")
@@ -116,7 +126,9 @@ def converged(ratios: list[float], target: float, tol: float) -> bool:
 def between_layers(model: nn.Module, layers: list[nn.Module], x: torch.Tensor, cfg, generator, cost: InitCost) -> dict:
     def input_scales() -> list[float]:
         scales = []
-        hooks = [m.register_forward_pre_hook(lambda mod, inp: scales.append(inp[0].abs().mean().item())) for m in layers]
+        hooks = [
+            m.register_forward_pre_hook(lambda mod, inp: scales.append(inp[0].abs().mean().item())) for m in layers
+        ]
         try:
             model(x)
         finally:
@@ -154,8 +166,12 @@ def between_layers(model: nn.Module, layers: list[nn.Module], x: torch.Tensor, c
                 h.remove()
         cost.add_forward(len(x))
     final = history[-1]
-    return {"iterations": len(history) - 1, "converged": converged(final["ratios"], final["target"], cfg.between_tol),
-            "ratios": final["ratios"], "target": final["target"]}
+    return {
+        "iterations": len(history) - 1,
+        "converged": converged(final["ratios"], final["target"], cfg.between_tol),
+        "ratios": final["ratios"],
+        "target": final["target"],
+    }
 
 
 def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:

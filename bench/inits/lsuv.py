@@ -7,6 +7,7 @@ inputs until that std is within `tol` of 1 (at most `max_iter` rescalings). As t
 Maxout: the widened layer is normalized jointly over its k pieces, which the reference notes is
 equivalent in expectation to normalizing each piece.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,8 +45,14 @@ def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> 
                 std = output_std(model, m, x)
                 cost.add_forward(len(x))
                 rescalings += 1
-            per_layer.append({"layer": type(m).__name__, "std": std, "rescalings": rescalings,
-                              "converged": abs(std - 1.0) <= cfg.tol})
+            per_layer.append(
+                {
+                    "layer": type(m).__name__,
+                    "std": std,
+                    "rescalings": rescalings,
+                    "converged": abs(std - 1.0) <= cfg.tol,
+                }
+            )
     cost.info["layers"] = per_layer
     if note := batchnorm_note(model):
         cost.info["note"] = note

@@ -2,6 +2,7 @@
 a=sqrt(5)); kaiming (He et al. 2015, fan_in, gain for ReLU), xavier (Glorot & Bengio 2010), orthogonal
 (Saxe et al. 2014), gaussian N(0, std^2) (the "small random" of the BN paper's MNIST experiment).
 Biases are zeroed for every scheme but torch_default."""
+
 from __future__ import annotations
 
 import torch

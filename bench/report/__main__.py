@@ -2,6 +2,7 @@
 
 The report settings are the ones the sweep stored with its results (report_config.yaml), so a folder
 always gives the same report; --config names another file, whose keys override the defaults."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,13 +38,21 @@ def load_report_config(results_dir: Path, path: str | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("results_dir", help="a sweep's results folder, e.g. results/default")
-    parser.add_argument("--against", default=None, metavar="OTHER",
-                        help="compare with another results folder instead (writes compare-<OTHER>.md into the first)")
-    parser.add_argument("--config", default=None,
-                        help=f"report settings (YAML); default: the folder's {REPORT_CONFIG_NAME}, else {DEFAULTS}")
+    parser.add_argument(
+        "--against",
+        default=None,
+        metavar="OTHER",
+        help="compare with another results folder instead (writes compare-<OTHER>.md into the first)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help=f"report settings (YAML); default: the folder's {REPORT_CONFIG_NAME}, else {DEFAULTS}",
+    )
     args = parser.parse_args(argv)
     from bench.report import write_report
 
@@ -60,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         paths = write_report(results_dir, cfg)
     except yaml.YAMLError as e:
-        print(f"bench.report: error: {args.config} is not valid YAML: {getattr(e, 'problem', None) or e}".splitlines()[0],
-              file=sys.stderr)
+        print(
+            f"bench.report: error: {args.config} is not valid YAML: {getattr(e, 'problem', None) or e}".splitlines()[0],
+            file=sys.stderr,
+        )
         return 2
     except (FileNotFoundError, ConfigError, OmegaConfBaseException, OSError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__

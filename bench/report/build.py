@@ -1,6 +1,7 @@
 """Build the report of a results folder: numbers from bench.metrics, figures from .plots, rendered to
 Markdown and to a self-contained HTML page (figures embedded), plus cells/curves tables for users'
 own analysis. Everything is recomputed from the stored results on every call."""
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from bench import metrics
-from bench.report import plots
 from bench.config import validate_report
+from bench.report import plots
 from bench.results import load_results
 
 
@@ -30,6 +31,7 @@ class Section:
 def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> str:
     def f(v):
         return "inf" if np.isinf(v) else ("?" if np.isnan(v) else format(v, fmt))
+
     if np.isnan(median):
         return ""
     head = never if np.isinf(median) else format(median, fmt)
@@ -39,8 +41,10 @@ def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> 
 def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = True) -> pd.DataFrame:
     """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'."""
     s = summary.copy()
-    s["cell"] = [_fmt_interval(m, lo, hi, fmt, never) + (f" {r}/{n}" if with_share else "")
-                 for m, lo, hi, r, n in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"])]
+    s["cell"] = [
+        _fmt_interval(m, lo, hi, fmt, never) + (f" {r}/{n}" if with_share else "")
+        for m, lo, hi, r, n in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"])
+    ]
     s["BN"] = s["batchnorm"].map({True: "yes", False: "no"})
     t = s.pivot_table(index=["init", "activation", "BN"], columns="labeled_fraction", values="cell", aggfunc="first")
     t.columns = [f"{c:g} labeled" for c in t.columns]
@@ -51,24 +55,34 @@ def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
     sec = Section("What was run")
     envs = all_cells["env_json"].dropna()
     env = json.loads(envs.iloc[0]) if len(envs) else {}
-    axes = {a: ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(all_cells[a].dropna().unique()))
-            for a in ["dataset", "model", "init", "activation", "batchnorm", "labeled_fraction", "lr", "seed"]}
+    axes = {
+        a: ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(all_cells[a].dropna().unique()))
+        for a in ["dataset", "model", "init", "activation", "batchnorm", "labeled_fraction", "lr", "seed"]
+    }
     grid = pd.DataFrame({"axis": list(axes), "values": list(axes.values())})
     sec.tables.append(("Grid", grid))
     status = all_cells["status"].value_counts().to_dict()
     first_charge = all_cells[~all_cells["init_cache_hit"].fillna(False).astype(bool)]
     compute = first_charge["init_seconds"].fillna(0).sum() + all_cells["train_seconds"].fillna(0).sum()
     sizes = all_cells.groupby(["dataset", "labeled_fraction"])["labeled_size"].first().reset_index()
-    sizes = sizes.merge(all_cells.groupby("dataset")[["train_size", "val_size", "test_size"]].first().reset_index(), on="dataset")
+    sizes = sizes.merge(
+        all_cells.groupby("dataset")[["train_size", "val_size", "test_size"]].first().reset_index(), on="dataset"
+    )
     sec.tables.append(("Dataset sizes (examples)", sizes))
     sec.text += [
-        f"Results folder: `{out_dir}`; {len(all_cells)} cells ({', '.join(f'{v} {k}' for k, v in sorted(status.items()))}); "
+        f"Results folder: `{out_dir}`; {len(all_cells):,} cells "
+        f"({', '.join(f'{v:,} {k}' for k, v in sorted(status.items()))}); "
         f"{all_cells['seed'].nunique()} seeds per setting.",
         f"Device: {', '.join(sorted(set(all_cells['device'].dropna())))}"
-        + (f" ({env.get('device_name')}, {env.get('threads')} torch threads per job)" if env else "") + ". "
-        + (f"Python {env.get('python')}, torch {env.get('torch')}, torchvision {env.get('torchvision')}, "
-           f"numpy {env.get('numpy')}, hydra {env.get('hydra')}; bench at git {str(env.get('git_sha'))[:10]}"
-           f"{' (with local changes)' if env.get('git_dirty') else ''}." if env else ""),
+        + (f" ({env.get('device_name')}, {env.get('threads')} torch threads per job)" if env else "")
+        + ". "
+        + (
+            f"Python {env.get('python')}, torch {env.get('torch')}, torchvision {env.get('torchvision')}, "
+            f"numpy {env.get('numpy')}, hydra {env.get('hydra')}; bench at git {str(env.get('git_sha'))[:10]}"
+            f"{' (with local changes)' if env.get('git_dirty') else ''}."
+            if env
+            else ""
+        ),
         f"Total compute: {compute:.0f} s (training, plus each init once; a cached pretraining is charged to "
         f"every cell that uses it in the tables but counted once here).",
         "Each group is shown at its own best learning rate, chosen on median final validation accuracy "
@@ -89,31 +103,46 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
     t = t.rename(columns={"labeled_fraction": "labeled fraction", "n_pairs": "paired seeds"})
     t["outcome"] = v["outcome"]
     t[f"test acc, AE minus rival (points, {conf:.0%} CI)"] = [
-        _points(d, lo, hi) for d, lo, hi in zip(v["test_acc_diff"], v["test_acc_lo"], v["test_acc_hi"])]
+        _points(d, lo, hi) for d, lo, hi in zip(v["test_acc_diff"], v["test_acc_lo"], v["test_acc_hi"])
+    ]
     t["Holm p"] = [f"{p:.2g}" if np.isfinite(p) else "" for p in v["p_holm"]]
     t["detectable (points)"] = [f"{d * 100:.1f}" if np.isfinite(d) else "" for d in v["detectable"]]
-    t["seeds to settle"] = ["" if o != "inconclusive" else (str(n) if n is not None and n == n else "> 1000")
-                            for o, n in zip(v["outcome"], v["settle_seeds"])]
+    t["seeds to settle"] = [
+        "" if o != "inconclusive" else (str(n) if n is not None and n == n else "> 1000")
+        for o, n in zip(v["outcome"], v["settle_seeds"])
+    ]
     t["steps ratio rival/AE"] = [
         (f"{r:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "") + f" (both reached: {k}/{n})"
-        for r, lo, hi, k, n in zip(v["speedup"], v["speedup_lo"], v["speedup_hi"], v["speedup_n"], v["n_pairs"])]
+        for r, lo, hi, k, n in zip(v["speedup"], v["speedup_lo"], v["speedup_hi"], v["speedup_n"], v["n_pairs"])
+    ]
     t["per-seed differences (points)"] = [" ".join(f"{d * 100:+.1f}" for d in ds) for ds in v["diffs"]]
     return t
 
 
-def verdict_section(v: pd.DataFrame, cells: pd.DataFrame, head_reached: pd.DataFrame, conf: float, margin: float,
-                    all_cells: pd.DataFrame, plots_dir: Path) -> Section:
+def verdict_section(
+    v: pd.DataFrame,
+    cells: pd.DataFrame,
+    head_reached: pd.DataFrame,
+    conf: float,
+    margin: float,
+    all_cells: pd.DataFrame,
+    plots_dir: Path,
+) -> Section:
     sec = Section("Verdict: does autoencoder pretraining still help with BatchNorm, ReLU-family and LSUV/Krähenbühl?")
     if v.empty:
-        sec.text.append("Not computable from these cells: it needs `autoencoder` and `lsuv` or `krahenbuhl` cells with "
-                        "BatchNorm and a ReLU-family activation.")
+        sec.text.append(
+            "Not computable from these cells: it needs `autoencoder` and `lsuv` or `krahenbuhl` cells with "
+            "BatchNorm and a ReLU-family activation."
+        )
         return sec
     both = metrics.verdict(cells, head_reached, conf, margin, all_rivals=True)
     subsets = sorted(set(all_cells["labeled_subset"].dropna()))
-    design = {"per_seed": "each seed draws its own labeled subset, and every strategy at that seed trains on the "
-                          "same subset in the same batch order",
-              "fixed": "every seed trains on one fixed labeled subset (data.labeled_subset=fixed), so the verdict "
-                       "speaks about that subset only"}
+    design = {
+        "per_seed": "each seed draws its own labeled subset, and every strategy at that seed trains on the "
+        "same subset in the same batch order",
+        "fixed": "every seed trains on one fixed labeled subset (data.labeled_subset=fixed), so the verdict "
+        "speaks about that subset only",
+    }
     sec.text += [
         "Autoencoder pretraining against the better of LSUV and Krähenbühl, chosen per workload on median final "
         "validation accuracy (a tie goes to the higher mean, then alphabetically); every arm at its own best "
@@ -154,34 +183,52 @@ def _write_report(out_dir: Path, report_cfg) -> list[Path]:
     curves = curves[curves["cell_id"].isin(all_cells["cell_id"])]
     sections = [run_section(all_cells, out_dir)]
     if not others.empty:
-        sections[0].text.append(
+        sections[0].text.insert(
+            0,
             f"**This folder holds more than one configuration.** {len(others)} cells differ from the other "
             f"{len(all_cells)} in {', '.join(f'`{k}`' for k in differing)}; they are left out of every table and "
-            "plot below (never pooled as seeds) and listed under 'Failed, diverged and left-out cells'.")
-    targets = metrics.make_targets(all_cells, dict(report_cfg.absolute_targets or {}), list(report_cfg.relative_targets))
+            "plot below (never pooled as seeds) and listed under 'Failed, diverged and left-out cells'.",
+        )
+    targets = metrics.make_targets(
+        all_cells, dict(report_cfg.absolute_targets or {}), list(report_cfg.relative_targets)
+    )
     usable = all_cells[all_cells["status"] != "failed"]
-    reached_all = metrics.all_reach(usable, curves, targets) if not usable.empty else pd.DataFrame(
-        columns=["cell_id", "target", "target_acc", "reached", "steps", "seconds"])
+    reached_all = (
+        metrics.all_reach(usable, curves, targets)
+        if not usable.empty
+        else pd.DataFrame(columns=["cell_id", "target", "target_acc", "reached", "steps", "seconds"])
+    )
     verdict = pd.DataFrame()
     if not usable.empty:
         more, verdict = analysis_sections(all_cells, curves, reached_all, targets, report_cfg, out_dir / "plots")
-        sections += more
+        sections = [more[0], *sections, *more[1:]]  # the verdict first: the question the harness exists for
+        if not others.empty:
+            more[0].text.insert(0, sections[1].text[0])
     else:
-        sections.append(Section("No results", ["No cell of this folder finished training, so there is nothing to "
-                                               "compare; the cells and their errors are listed below."]))
+        sections.append(
+            Section(
+                "No results",
+                [
+                    "No cell of this folder finished training, so there is nothing to "
+                    "compare; the cells and their errors are listed below."
+                ],
+            )
+        )
     sections.append(problems_section(all_cells, others, problems))
     return write_outputs(out_dir, sections, all_cells, curves, reached_all, verdict)
 
 
-def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all: pd.DataFrame, targets: list,
-                      report_cfg, plots_dir: Path) -> tuple[list[Section], pd.DataFrame]:
+def analysis_sections(
+    all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all: pd.DataFrame, targets: list, report_cfg, plots_dir: Path
+) -> tuple[list[Section], pd.DataFrame]:
     """The verdict, test accuracy, steps and time to each target, and curves, profiles and init cost;
     and the verdict's rows."""
     conf, n_boot = float(report_cfg.confidence), int(report_cfg.bootstrap_resamples)
     cells = metrics.best_lr(all_cells)
     reached = reached_all[reached_all["cell_id"].isin(cells["cell_id"])]
-    headline = metrics.Target(metrics.relative_name(report_cfg.headline_target), "relative",
-                              float(report_cfg.headline_target))
+    headline = metrics.Target(
+        metrics.relative_name(report_cfg.headline_target), "relative", float(report_cfg.headline_target)
+    )
     sections = []
 
     # The verdict first: the question the harness exists for.
@@ -196,7 +243,12 @@ def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all
     for (dataset, model), g in acc.groupby(["dataset", "model"]):
         g = g.assign(median=g["median"] * 100, lo=g["lo"] * 100, hi=g["hi"] * 100)
         sec.tables.append((f"{dataset} {model}: test accuracy (%)", wide_table(g, ".1f", "", with_share=False)))
+    sec.text.append(
+        f"Each group at its chosen learning rate; median over seeds with its {conf:.0%} bootstrap interval."
+    )
     sec.images += plots.accuracy_vs_fraction(cells, plots_dir)
+    sec.images += plots.accuracy_grid(cells, plots_dir)
+    sec.images += plots.lr_sensitivity(all_cells, plots_dir)
     sections.append(sec)
 
     # Steps and time to each target.
@@ -208,28 +260,52 @@ def analysis_sections(all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all
             s = metrics.summarize(g, "steps", metrics.GROUP, conf, n_boot)
             sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, ".0f", f"> {max_steps}")))
             t = metrics.summarize(g, "seconds", metrics.GROUP, conf, n_boot)
-            sec.tables.append((f"{dataset} {model}: seconds to {target.name} (init included)",
-                               wide_table(t, ".2f", "not reached")))
+            sec.tables.append(
+                (f"{dataset} {model}: seconds to {target.name} (init included)", wide_table(t, ".2f", "not reached"))
+            )
         if target == headline:
             sec.images += plots.steps_heatmap(reached, cells, target.name, plots_dir)
-            sp = metrics.speedups(r[["cell_id", "steps"]], cells, report_cfg.baseline_init,
-                                  bool(report_cfg.baseline_batchnorm), conf, n_boot)
+            sp = metrics.speedups(
+                r[["cell_id", "steps"]],
+                cells,
+                report_cfg.baseline_init,
+                bool(report_cfg.baseline_batchnorm),
+                conf,
+                n_boot,
+            )
             if not sp.empty:
-                sp = sp.assign(**{"speed-up": [_fmt_interval(p, lo, hi, ".2f", "inf (baseline never reached)")
-                                               for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])]})
-                sec.tables.append((f"Speed-up in steps against {report_cfg.baseline_init} init "
-                                   f"{'with' if report_cfg.baseline_batchnorm else 'without'} BatchNorm (>1: faster)",
-                                   sp[metrics.WORKLOAD + ["activation", "init", "batchnorm", "speed-up"]]))
+                sp = sp.assign(
+                    **{
+                        "speed-up": [
+                            _fmt_interval(p, lo, hi, ".2f", "inf (baseline never reached)")
+                            for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])
+                        ]
+                    }
+                )
+                sec.tables.append(
+                    (
+                        f"Speed-up in steps against {report_cfg.baseline_init} init "
+                        f"{'with' if report_cfg.baseline_batchnorm else 'without'} BatchNorm (>1: faster)",
+                        sp[metrics.WORKLOAD + ["activation", "init", "batchnorm", "speed-up"]],
+                    )
+                )
         sections.append(sec)
 
     sec = Section("Learning curves, profiles and init cost")
     prof = metrics.performance_profiles(head_reached, cells)
-    sec.text.append(f"Performance profiles over workloads (dataset x model x labeled fraction) for '{headline.name}': "
-                    "the share of workloads on which a strategy is within tau of the fastest (AlgoPerf).")
+    sec.text.append(
+        f"Performance profiles over workloads (dataset x model x labeled fraction) for '{headline.name}': "
+        "the share of workloads on which a strategy is within tau of the fastest (AlgoPerf)."
+    )
     sec.images += plots.profiles(prof, headline.name, plots_dir)
     sec.images += plots.init_cost(all_cells[all_cells["status"] != "failed"], plots_dir)
-    cost = all_cells.groupby("init")[["init_seconds", "init_forward_passes", "init_backward_passes", "init_samples",
-                                      "init_steps"]].median().reset_index()
+    cost = (
+        all_cells.groupby("init")[
+            ["init_seconds", "init_forward_passes", "init_backward_passes", "init_samples", "init_steps"]
+        ]
+        .median()
+        .reset_index()
+    )
     sec.tables.append(("Init cost per strategy (median over cells)", cost))
     sec.images += plots.learning_curves(curves, cells, plots_dir)
     sections.append(sec)
@@ -244,14 +320,22 @@ def problems_section(all_cells: pd.DataFrame, others: pd.DataFrame, problems: li
     if not bad.empty:
         sec.tables.append(("Cells not ok", bad[["cell_id", "status", "error"]].reset_index(drop=True)))
     if not others.empty:
-        sec.tables.append(("Cells of another configuration (left out)", others[["cell_id", "status"]].reset_index(drop=True)))
+        sec.tables.append(
+            ("Cells of another configuration (left out)", others[["cell_id", "status"]].reset_index(drop=True))
+        )
     for p in problems:
         sec.text.append(f"- unreadable, left out: {p}")
     return sec
 
 
-def write_outputs(out_dir: Path, sections: list[Section], all_cells: pd.DataFrame, curves: pd.DataFrame,
-                  reached_all: pd.DataFrame, verdict: pd.DataFrame) -> list[Path]:
+def write_outputs(
+    out_dir: Path,
+    sections: list[Section],
+    all_cells: pd.DataFrame,
+    curves: pd.DataFrame,
+    reached_all: pd.DataFrame,
+    verdict: pd.DataFrame,
+) -> list[Path]:
     """Machine-readable tables (one row per cell with its steps and seconds to every target), then the
     Markdown and HTML pages, each written whole or not at all."""
     wide = reached_all.pivot_table(index="cell_id", columns="target", values=["steps", "seconds"], aggfunc="first")
@@ -262,8 +346,9 @@ def write_outputs(out_dir: Path, sections: list[Section], all_cells: pd.DataFram
     table.to_parquet(out_dir / "cells.parquet", index=False)
     curves.to_parquet(out_dir / "curves.parquet", index=False)
     # the verdict's rows, one sentence each among them (what the sweep prints at its end)
-    verdict.assign(**{c: verdict[c].map(lambda v: " ".join(f"{x:g}" for x in v)) for c in ("diffs", "seeds")
-                      if c in verdict}).to_csv(out_dir / "verdict.csv", index=False)
+    verdict.assign(
+        **{c: verdict[c].map(lambda v: " ".join(f"{x:g}" for x in v)) for c in ("diffs", "seeds") if c in verdict}
+    ).to_csv(out_dir / "verdict.csv", index=False)
 
     title = f"bench report: {out_dir.name}"
     md, page = out_dir / "report.md", out_dir / "report.html"
@@ -290,14 +375,16 @@ def _cell(v) -> str:
 
 def render_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"# {title}", f"_Generated {now} from the stored results; rerun `python -m bench.report {out_dir}` "
-                           "to refresh._"]
+    parts = [
+        f"# {title}",
+        f"_Generated {now} from the stored results; rerun `python -m bench.report {out_dir}` to refresh._",
+    ]
     for s in sections:
         parts.append(f"## {s.title}")
         parts += s.text
+        parts += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in s.images]  # figures, then details
         for caption, t in s.tables:
             parts += [f"**{caption}**", _md_table(t)]
-        parts += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in s.images]
     return "\n\n".join(parts) + "\n"
 
 
@@ -306,22 +393,44 @@ def render_html(title: str, sections: list[Section]) -> str:
         data = base64.b64encode(p.read_bytes()).decode()
         return f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}"></figure>'
 
-    def text(t: str) -> str:
+    def inline(t: str) -> str:
         t = html.escape(t)
         while "**" in t:
             t = t.replace("**", "<b>", 1).replace("**", "</b>", 1)
         while "`" in t:
             t = t.replace("`", "<code>", 1).replace("`", "</code>", 1)
-        return f"<p>{t}</p>"
+        return t
 
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for s in sections:
-        body.append(f"<h2>{html.escape(s.title)}</h2>")
-        body += [text(t) for t in s.text]
-        for caption, t in s.tables:
-            body.append(f"<h4>{html.escape(caption)}</h4>" + t.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+    def paragraphs(lines: list[str]) -> list[str]:
+        """Markdown's paragraphs and '- ' bullet lists, as HTML."""
+        out, items = [], []
+        for t in lines + [""]:
+            if t.startswith("- "):
+                items.append(f"<li>{inline(t[2:])}</li>")
+                continue
+            if items:
+                out.append(f"<ul>{''.join(items)}</ul>")
+                items = []
+            if t:
+                out.append(f"<p>{inline(t)}</p>")
+        return out
+
+    anchors = [f"s{i}" for i in range(len(sections))]
+    toc = "".join(f'<li><a href="#{a}">{html.escape(s.title)}</a></li>' for a, s in zip(anchors, sections))
+    body = [f"<h1>{html.escape(title)}</h1>", f"<nav><b>Contents</b><ol>{toc}</ol></nav>"]
+    for a, s in zip(anchors, sections):
+        body.append(f'<h2 id="{a}">{html.escape(s.title)}</h2>')
+        body += paragraphs(s.text)
         body += [img(p) for p in s.images]
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-             "img{max-width:100%}")
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
+        for caption, t in s.tables:
+            body.append(
+                f"<h4>{html.escape(caption)}</h4>"
+                + t.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}")
+            )
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%}"
+    )
+    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>"
