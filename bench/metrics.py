@@ -34,7 +34,7 @@ def make_targets(cells: pd.DataFrame, absolute: dict, relative: list[float]) -> 
     found = []
     for dataset in sorted(cells["dataset"].unique()):
         for acc in (absolute or {}).get(dataset, []):
-            t = Target(f"val acc >= {acc:g}", "absolute", float(acc))
+            t = Target(f"val acc >= {acc * 100:g}%", "absolute", float(acc))
             if t not in found:
                 found.append(t)
     return found + [Target(relative_name(share), "relative", float(share)) for share in relative]

@@ -38,6 +38,21 @@ def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> 
     return f"{head} [{f(lo)}, {f(hi)}]"
 
 
+def fmt_seconds(v: float) -> str:
+    """Seconds at a precision that reads: 12 s, 3.1 s, 70 ms, 66 µs."""
+    if not np.isfinite(v):
+        return ""
+    if v >= 10:
+        return f"{v:,.0f} s"
+    if v >= 1:
+        return f"{v:.1f} s"
+    return f"{v * 1e3:.0f} ms" if v >= 1e-3 else f"{v * 1e6:.0f} µs"
+
+
+def fmt_count(v: float) -> str:
+    return f"{int(round(v)):,}" if np.isfinite(v) else ""
+
+
 def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = True) -> pd.DataFrame:
     """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'."""
     s = summary.copy()
@@ -48,7 +63,7 @@ def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = T
     s["BN"] = s["batchnorm"].map({True: "yes", False: "no"})
     t = s.pivot_table(index=["init", "activation", "BN"], columns="labeled_fraction", values="cell", aggfunc="first")
     t.columns = [f"{c:g} labeled" for c in t.columns]
-    return t.reset_index()
+    return t.fillna("no cells").reset_index()  # a blank says why: nothing of this group ran there
 
 
 def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
@@ -74,7 +89,12 @@ def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
         f"({', '.join(f'{v:,} {k}' for k, v in sorted(status.items()))}); "
         f"{all_cells['seed'].nunique()} seeds per setting.",
         f"Device: {', '.join(sorted(set(all_cells['device'].dropna())))}"
-        + (f" ({env.get('device_name')}, {env.get('threads')} torch threads per job)" if env else "")
+        + (
+            f" ({env.get('device_name')}, {env.get('threads')} torch "
+            f"thread{'s' if env.get('threads') != 1 else ''} per job)"
+            if env
+            else ""
+        )
         + ". "
         + (
             f"Python {env.get('python')}, torch {env.get('torch')}, torchvision {env.get('torchvision')}, "
@@ -112,8 +132,18 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
         for o, n in zip(v["outcome"], v["settle_seeds"])
     ]
     t["steps ratio rival/AE"] = [
-        (f"{r:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(r) else "") + f" (both reached: {k}/{n})"
-        for r, lo, hi, k, n in zip(v["speedup"], v["speedup_lo"], v["speedup_hi"], v["speedup_n"], v["n_pairs"])
+        f"{r:.2f} [{lo:.2f}, {hi:.2f}] over the {k} seeds both reached"
+        if np.isfinite(r)
+        else f"not computed: target reached by AE in {a}, by the rival in {b} of {n} seeds"
+        for r, lo, hi, k, n, a, b in zip(
+            v["speedup"],
+            v["speedup_lo"],
+            v["speedup_hi"],
+            v["speedup_n"],
+            v["n_pairs"],
+            v["ae_reached"],
+            v["rival_reached"],
+        )
     ]
     t["per-seed differences (points)"] = [" ".join(f"{d * 100:+.1f}" for d in ds) for ds in v["diffs"]]
     return t
@@ -256,6 +286,17 @@ def analysis_sections(
         r = reached[reached["target"] == target.name].merge(cells, on="cell_id")
         sec = Section(f"Steps and time to {target.name}")
         for (dataset, model), g in r.groupby(["dataset", "model"]):
+            # a workload where no cell reached the target is named once, not shown as a column of 'not reached'
+            hit = g.groupby("labeled_fraction")["reached"].any()
+            for frac in hit.index[~hit.to_numpy()]:
+                best = g.loc[g["labeled_fraction"] == frac, "final_val_acc"].max()
+                sec.text.append(
+                    f"- {dataset} {model} at {frac:g} labeled: no cell reached {target.name} (the best final "
+                    f"validation accuracy there was {best * 100:.1f}%); left out of the tables below."
+                )
+            g = g[g["labeled_fraction"].isin(hit.index[hit.to_numpy()])]
+            if g.empty:
+                continue
             max_steps = int(g["max_steps"].max()) if g["max_steps"].notna().any() else 0
             s = metrics.summarize(g, "steps", metrics.GROUP, conf, n_boot)
             sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, ".0f", f"> {max_steps}")))
@@ -277,7 +318,9 @@ def analysis_sections(
                 sp = sp.assign(
                     **{
                         "speed-up": [
-                            _fmt_interval(p, lo, hi, ".2f", "inf (baseline never reached)")
+                            "never reached (in most seeds)"
+                            if p == 0
+                            else _fmt_interval(p, lo, hi, ".2f", "inf (baseline never reached)")
                             for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])
                         ]
                     }
@@ -305,6 +348,16 @@ def analysis_sections(
         ]
         .median()
         .reset_index()
+    )
+    cost = pd.DataFrame(
+        {
+            "init": cost["init"],
+            "seconds": cost["init_seconds"].map(fmt_seconds),
+            "forward passes": cost["init_forward_passes"].map(fmt_count),
+            "backward passes": cost["init_backward_passes"].map(fmt_count),
+            "samples": cost["init_samples"].map(fmt_count),
+            "optimizer steps": cost["init_steps"].map(fmt_count),
+        }
     )
     sec.tables.append(("Init cost per strategy (median over cells)", cost))
     sec.images += plots.learning_curves(curves, cells, plots_dir)
@@ -360,17 +413,8 @@ def write_outputs(
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return "" if np.isnan(v) else f"{v:.4g}"
-    return str(v).replace("|", "/").replace("\n", " ") if v is not None else ""
+    """pandas' own Markdown (tabulate); numbers are formatted as strings before they get here."""
+    return df.to_markdown(index=False, floatfmt=".4g", missingval="")
 
 
 def render_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
