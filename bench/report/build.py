@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup, escape
 
 from bench import metrics
 from bench.config import validate_report
@@ -432,49 +434,64 @@ def render_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+HTML_TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; font-size: 12px; } td, th { border: 1px solid #ccc; padding: 2px 6px; }
+img { max-width: 100%; } nav ol { columns: 2; }
+</style></head>
+<body>
+<h1>{{ title }}</h1>
+<nav><b>Contents</b><ol>
+{% for s in sections %}<li><a href="#s{{ loop.index }}">{{ s.title }}</a></li>{% endfor %}
+</ol></nav>
+{% for s in sections %}
+<h2 id="s{{ loop.index }}">{{ s.title }}</h2>
+{% for block in s.blocks %}{% if block.bullets %}<ul>{% for item in block.bullets %}<li>{{ item }}</li>{% endfor %}</ul>
+{% else %}<p>{{ block.text }}</p>
+{% endif %}{% endfor %}
+{% for image in s.images %}<figure><img alt="{{ image.alt }}" src="data:image/png;base64,{{ image.data }}"></figure>
+{% endfor %}
+{% for caption, table in s.tables %}<h4>{{ caption }}</h4>
+{{ table }}
+{% endfor %}
+{% endfor %}
+</body></html>
+""")
+
+
+def _inline(t: str) -> Markup:
+    """Markdown's **bold** and `code` in one line of text, escaped otherwise."""
+    t = str(escape(t))
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", t))
+
+
+def _blocks(lines: list[str]) -> list[dict]:
+    """Paragraphs and runs of '- ' bullets, as the template takes them."""
+    out: list[dict] = []
+    for line in lines:
+        if line.startswith("- "):
+            if not (out and "bullets" in out[-1]):
+                out.append({"bullets": []})
+            out[-1]["bullets"].append(_inline(line[2:]))
+        else:
+            out.append({"text": _inline(line)})
+    return out
+
+
 def render_html(title: str, sections: list[Section]) -> str:
-    def img(p: Path) -> str:
-        data = base64.b64encode(p.read_bytes()).decode()
-        return f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}"></figure>'
-
-    def inline(t: str) -> str:
-        t = html.escape(t)
-        while "**" in t:
-            t = t.replace("**", "<b>", 1).replace("**", "</b>", 1)
-        while "`" in t:
-            t = t.replace("`", "<code>", 1).replace("`", "</code>", 1)
-        return t
-
-    def paragraphs(lines: list[str]) -> list[str]:
-        """Markdown's paragraphs and '- ' bullet lists, as HTML."""
-        out, items = [], []
-        for t in lines + [""]:
-            if t.startswith("- "):
-                items.append(f"<li>{inline(t[2:])}</li>")
-                continue
-            if items:
-                out.append(f"<ul>{''.join(items)}</ul>")
-                items = []
-            if t:
-                out.append(f"<p>{inline(t)}</p>")
-        return out
-
-    anchors = [f"s{i}" for i in range(len(sections))]
-    toc = "".join(f'<li><a href="#{a}">{html.escape(s.title)}</a></li>' for a, s in zip(anchors, sections))
-    body = [f"<h1>{html.escape(title)}</h1>", f"<nav><b>Contents</b><ol>{toc}</ol></nav>"]
-    for a, s in zip(anchors, sections):
-        body.append(f'<h2 id="{a}">{html.escape(s.title)}</h2>')
-        body += paragraphs(s.text)
-        body += [img(p) for p in s.images]
-        for caption, t in s.tables:
-            body.append(
-                f"<h4>{html.escape(caption)}</h4>"
-                + t.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}")
-            )
-    style = (
-        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "img{max-width:100%}"
+    """One self-contained page: the figures embedded, a table of contents, the tables as pandas writes them."""
+    return HTML_TEMPLATE.render(
+        title=title,
+        sections=[
+            {
+                "title": s.title,
+                "blocks": _blocks(s.text),
+                "images": [{"alt": p.stem, "data": base64.b64encode(p.read_bytes()).decode()} for p in s.images],
+                "tables": [(c, Markup(t.to_html(index=False, na_rep=""))) for c, t in s.tables],
+            }
+            for s in sections
+        ],
     )
-    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
-    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>"
