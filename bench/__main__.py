@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bench.cell import pending_cells, run_job, write_failed
-from bench.config import ConfigError, check_name, register_configs, validate
+from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
 from bench.identity import cell_config, experiment_settings, job_cells
 from bench.results import ExperimentMismatch, check_experiment
@@ -48,7 +48,7 @@ def record_job_failure(cfg: DictConfig, error: str) -> None:
         write_failed(pending_cells(cfg), error)
     except Exception as e:  # noqa: BLE001 - the config itself may be what is broken
         log.error("could not record the failure for this job's cells: %s", one_line(e) or e)
-    log.error("%s", error)
+    log.info("%s", error)  # the sweep names these cells on the console
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -85,6 +85,8 @@ def main(cfg: DictConfig) -> None:
                 if f.get("test_acc") is not None
                 else r.get("error") or ""
             )
+            if r["status"] == "ok" and f["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
+                numbers += " (still at chance level)"
             print(f"{r['status']}: {r['cell_id']}: {numbers}", file=sys.stderr)
         if not written:
             print(

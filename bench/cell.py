@@ -168,7 +168,7 @@ def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> dict:
 def record_failure(result: dict, e: Exception) -> None:
     result["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
     result["traceback"] = traceback.format_exc()
-    log.error("cell %s failed: %s", result["cell_id"], result["error"])
+    log.info("cell %s failed: %s", result["cell_id"], result["error"])  # the console hears it once, at the end
 
 
 def finish(result: dict, out: TrainResult | None = None) -> dict:
@@ -323,10 +323,10 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
     for result in cells:
         results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), result)
         final = result["final"]
-        if result["status"] != "ok":
-            log.warning("%s: %s: %s", result["cell_id"], result["status"], result.get("error"))
+        if result["status"] != "ok":  # the job's log file; the console hears it from the sweep's progress
+            log.info("%s: %s: %s", result["cell_id"], result["status"], result.get("error"))
         elif final["val_acc"] < 1.5 / data.num_classes:
-            log.warning("%s: ok but still at chance level (val acc %.1f%%)", result["cell_id"], final["val_acc"] * 100)
+            log.info("%s: ok but still at chance level (val acc %.1f%%)", result["cell_id"], final["val_acc"] * 100)
         else:
             log.info(
                 "%s: ok, val acc %.1f%%, test acc %.1f%%",

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from bench import results
-from bench.config import ConfigError, validate
+from bench.config import NUM_CLASSES, ConfigError, validate
 from bench.errors import one_line
 from bench.identity import cell_config, cell_id, experiment_settings, job_cells
 from bench.results import REPORT_CONFIG_NAME, is_done
@@ -88,16 +88,29 @@ def check_launcher(config: DictConfig) -> None:
         )
 
 
-def cell_statuses(out_dir: Path, ids: list[str]) -> dict[str, str]:
-    """Status of each of `ids` that has a result ('unreadable' for a broken file)."""
+def cell_statuses(out_dir: Path, ids: list[str], notes: dict[str, str] | None = None) -> dict[str, str]:
+    """Status of each of `ids` that has a result ('unreadable' for a broken file). `notes`, if given,
+    gets one line for each cell a user should know about: failed, diverged, unreadable, or ok but still
+    at chance level."""
     found = {}
     for cid in ids:
         path = results.result_path(out_dir, cid)
-        if path.exists():
-            try:
-                found[cid] = results.read_result(path)["status"]
-            except (results.BadResult, OSError):
-                found[cid] = "unreadable"
+        if not path.exists():
+            continue
+        try:
+            r = results.read_result(path)
+        except (results.BadResult, OSError) as e:
+            found[cid] = "unreadable"
+            if notes is not None:
+                notes[cid] = f"unreadable: {e}"
+            continue
+        found[cid] = r["status"]
+        if notes is None:
+            continue
+        if r["status"] != "ok":
+            notes[cid] = f"{r['status']}: {cid}: {r.get('error')}"
+        elif r["final"]["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
+            notes[cid] = f"at chance level: {cid}: val acc {r['final']['val_acc'] * 100:.1f}% after training"
     return found
 
 
@@ -110,6 +123,7 @@ class Progress(threading.Thread):
         self.out_dir, self.interval = out_dir, interval
         self.waiting = set(pending)
         self.statuses: dict[str, str] = {}
+        self.chance = 0  # ok cells whose validation accuracy never left chance level
         self.done_before = total - len(pending)
         self.started = time.time()
         self.stop = threading.Event()
@@ -133,10 +147,15 @@ class Progress(threading.Thread):
         appeared = [c for c in self.waiting if self._written_since_start(c)]
         if not appeared:
             return
-        self.statuses.update(cell_statuses(self.out_dir, appeared))
+        notes: dict[str, str] = {}
+        self.statuses.update(cell_statuses(self.out_dir, appeared, notes))
+        self.chance += sum(n.startswith("at chance") for n in notes.values())
+        for line in notes.values():
+            self.bar.write(line, file=sys.stderr)  # above the bar, never glued to it
         self.waiting -= set(appeared)
         self.bar.n = self.done_before + len(self.statuses)
-        self.bar.set_postfix_str(f"not ok {sum(v != 'ok' for v in self.statuses.values())}", refresh=False)
+        not_ok = sum(v != "ok" for v in self.statuses.values())
+        self.bar.set_postfix_str(f"not ok {not_ok}, at chance {self.chance}", refresh=False)
         self.bar.refresh()
 
     def run(self) -> None:
