@@ -7,6 +7,7 @@ line that names the key, the bad value and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -236,8 +237,22 @@ def check_name(name: Any) -> None:
         )
 
 
+def check_known_keys(node: Any, schema: type, prefix: str = "") -> None:
+    """Every key must be one of the schema's: `+foo=bar` or `+train.lrr=0.1` would otherwise be carried
+    along silently (and change the cell's id)."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node.keys() if hasattr(node, "keys") else []:
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}", node[key], f"is not a setting here; allowed keys: {', '.join(fields)}")
+        sub = fields[key].type
+        sub = globals().get(sub, sub) if isinstance(sub, str) else sub
+        if dataclasses.is_dataclass(sub):
+            check_known_keys(node[key], sub, f"{prefix}{key}.")
+
+
 def validate(cfg: DictConfig | Config) -> None:
     """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
+    check_known_keys(cfg, Config)
     check_name(cfg.name)
     d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
     _one_of("data", d.name, DATASETS)

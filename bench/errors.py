@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from bench.config import ConfigError
 from bench.results import ExperimentMismatch
@@ -32,10 +32,13 @@ def one_line(e: BaseException) -> str | None:
     parts, allowed, cause = [_first_line(e)], None, e
     while cause is not None:
         object_type = getattr(cause, "object_type", None)
-        if object_type is not None and dataclasses.is_dataclass(object_type):
+        unknown_key = isinstance(cause, (ConfigKeyError, ConfigAttributeError))
+        if unknown_key and object_type is not None and dataclasses.is_dataclass(object_type):
             allowed = [f.name for f in dataclasses.fields(object_type)]
-        if cause is not e and _first_line(cause) not in parts:
-            parts.append(_first_line(cause))
+        line = _first_line(cause)
+        # OmegaConf's unformatted message template ('$VALUE') repeats a line already shown, with holes
+        if cause is not e and line not in parts and "$" not in line:
+            parts.append(line)
         cause = cause.__cause__ or cause.__context__
     msg = ": ".join(p.rstrip(".") for p in parts)
     return f"{msg} (allowed keys: {', '.join(allowed)})" if allowed else msg

@@ -247,11 +247,15 @@ def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_o
         (["name=" + "x" * 300], "name="),
         (["data.seed=-1"], "data.seed=-1"),
         (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
+        (["+foo=bar"], "foo='bar' is invalid: is not a setting here"),
+        (["+train.lrr=0.1"], "train.lrr=0.1 is invalid"),
+        (["train.lr=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
     ],
 )
 def test_bad_values_are_one_line_with_exit_2(args, text, tmp_path):
     r = run_cli("data=digits", "train.max_steps=5", f"results_root={tmp_path}", *args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and text in r.stderr, r.stderr
+    assert "$VALUE" not in r.stderr
 
 
 def test_sweep_preflight_catches_launcher_and_folder_problems(tmp_path):
