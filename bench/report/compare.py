@@ -16,8 +16,8 @@ from bench.results import load_results
 CONTRADICTIONS = {frozenset({"helps", "hurts"}), frozenset({"helps", "equivalent"}), frozenset({"hurts", "equivalent"})}
 
 
-def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cells at their chosen learning rate with steps to the headline target, verdict rows)."""
+def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(cells at their chosen learning rate with steps to the headline target, verdict rows, all cells)."""
     all_cells, curves, _ = load_results(folder)
     all_cells, _, _ = metrics.one_configuration(all_cells)
     cells = metrics.best_lr(all_cells)
@@ -25,18 +25,18 @@ def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame
         metrics.relative_name(report_cfg.headline_target), "relative", float(report_cfg.headline_target)
     )
     reached = metrics.reach(all_cells[all_cells["status"] != "failed"], curves, target)
-    cells = cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left")
     v = metrics.verdict(cells, reached, float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100)
-    return cells, v
+    return cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left"), v, all_cells
 
 
 def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) -> pd.DataFrame:
-    """Each strategy group of A against the same group of B (learning rate as chosen in each), seeds
-    paired by rank: the runs differ only in their seeds, so any claim is a false one."""
+    """Each setting of A (strategy group and learning rate) against the same setting in B, seeds paired
+    by rank: when the folders differ only in their seeds, any claim is a false one."""
     rows = []
-    for key, ga in a.groupby(metrics.GROUP, dropna=False):
-        gb = b
-        for k, v in zip(metrics.GROUP, key):
+    keys = metrics.GROUP + ["lr"]
+    for key, ga in a[a["status"] != "failed"].groupby(keys, dropna=False):
+        gb = b[b["status"] != "failed"]
+        for k, v in zip(keys, key):
             gb = gb[gb[k] == v]
         xa = ga.sort_values("seed")["test_acc"].to_numpy(float)
         xb = gb.sort_values("seed")["test_acc"].to_numpy(float)
@@ -46,7 +46,7 @@ def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) 
         c = metrics.paired_t(xa[:n] - xb[:n], confidence)
         rows.append(
             {
-                **dict(zip(metrics.GROUP, key)),
+                **dict(zip(keys, key)),
                 "n": c.n,
                 "diff": c.mean,
                 "lo": c.lo,
@@ -60,8 +60,8 @@ def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) 
 
 def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
     conf, margin = float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100
-    cells_a, va = folder_numbers(folder_a, report_cfg)
-    cells_b, vb = folder_numbers(folder_b, report_cfg)
+    cells_a, va, all_a = folder_numbers(folder_a, report_cfg)
+    cells_b, vb, all_b = folder_numbers(folder_b, report_cfg)
     key = metrics.WORKLOAD + ["activation"]
     parts = [f"# {folder_a} against {folder_b}", "## Verdict rows"]
     if va.empty or vb.empty:
@@ -84,16 +84,28 @@ def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
     med = lambda c: c.groupby(metrics.GROUP)[["test_acc", "steps"]].median()  # noqa: E731
     per = med(cells_a).join(med(cells_b), lsuffix=" A", rsuffix=" B", how="outer").reset_index()
     per["test acc change (points)"] = ((per["test_acc B"] - per["test_acc A"]) * 100).round(1)
-    per["steps change (B/A)"] = (per["steps B"] / per["steps A"]).round(2)
+    per["steps change (B/A)"] = [
+        "neither reached"
+        if np.isinf(x) and np.isinf(y)
+        else "A not reached"
+        if np.isinf(x)
+        else "B not reached"
+        if np.isinf(y)
+        else f"{y / x:.2f}"
+        for x, y in zip(per["steps A"], per["steps B"])
+    ]
     parts += [
         "## Per strategy (medians over seeds, each at its chosen learning rate)",
         per[metrics.GROUP + ["test acc change (points)", "steps change (B/A)"]].to_markdown(index=False),
     ]
-    aa = aa_rows(cells_a, cells_b, conf, margin)
+    aa = aa_rows(all_a, all_b, conf, margin)
     if not aa.empty:
+        shown = aa.assign(**{c: (aa[c] * 100).round(2) for c in ("diff", "lo", "hi")})
         parts += [
-            "## A/A check: each strategy against itself in the other folder",
-            f"{int(aa['claim'].sum())} of {len(aa)} strategy groups claim a difference at {1 - conf:.0%} "
-            f"(no multiplicity correction; expected about {1 - conf:.0%} when the folders differ only in seeds).",
+            "## A/A check: each setting against itself in the other folder",
+            f"{int(aa['claim'].sum())} of {len(aa)} settings (strategy and learning rate) claim a difference in "
+            f"test accuracy at {1 - conf:.0%}, seeds paired by rank (no multiplicity correction; about "
+            f"{1 - conf:.0%} expected when the two folders differ only in their seeds). Points:",
+            shown.to_markdown(index=False),
         ]
     return "\n\n".join(parts) + "\n"
