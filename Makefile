@@ -28,11 +28,11 @@ smoke: setup  ## a few cells in seconds -> results/smoke/report.md
 report: setup  ## rewrite results/default/report.md from the cells on disk
 	$(PY) -m bench.report results/default
 
-test: setup
-	$(PY) -m pytest -q
+test: setup  ## the whole suite, one pytest worker per core
+	$(PY) -m pytest -q -n $(JOBS)
 
 test-fast: setup  ## the edit loop: everything but the tests that spawn processes or train many cells
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow"
 
 lint: setup  ## ruff: the linter and the formatter's check (`.venv/bin/ruff format .` applies it)
 	$(VENV)/bin/ruff check bench tests scripts

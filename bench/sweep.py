@@ -108,9 +108,9 @@ def cell_statuses(out_dir: Path, ids: list[str], notes: dict[str, str] | None = 
         if notes is None:
             continue
         if r["status"] != "ok":
-            notes[cid] = f"{r['status']}: {cid}: {r.get('error')}"
+            notes[cid] = f"{cid}: {r['status']}: {r.get('error')}"
         elif r["final"]["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
-            notes[cid] = f"at chance level: {cid}: val acc {r['final']['val_acc'] * 100:.1f}% after training"
+            notes[cid] = f"{cid}: at chance level: val acc {r['final']['val_acc'] * 100:.1f}% after training"
     return found
 
 
@@ -149,7 +149,7 @@ class Progress(threading.Thread):
             return
         notes: dict[str, str] = {}
         self.statuses.update(cell_statuses(self.out_dir, appeared, notes))
-        self.chance += sum(n.startswith("at chance") for n in notes.values())
+        self.chance += sum(": at chance level:" in n for n in notes.values())
         for line in notes.values():
             self.bar.write(line, file=sys.stderr)  # above the bar, never glued to it
         self.waiting -= set(appeared)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import copy
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,15 +21,24 @@ from bench.config import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
-CACHE = str(ROOT / ".cache" / "bench")  # shared with normal runs: the mnist5k .npz is made once
+# A cache of its own for every test process (pytest-xdist runs several): the tests never read or write the
+# repository's .cache/bench, and datasets and inits are made once per process.
+CACHE = tempfile.mkdtemp(prefix="bench-test-cache-")
+atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 register_configs()
 
 
-def make_cfg(overrides: list[str], out_dir: Path | None = None) -> DictConfig:
+@functools.lru_cache(maxsize=None)
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
+    """Hydra's compose, once per set of overrides in a test session (make_cfg hands out copies)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def make_cfg(overrides: list[str], out_dir: Path | None = None) -> DictConfig:
+    cfg = copy.deepcopy(_composed(tuple(overrides)))
     with open_dict(cfg):
         if out_dir is not None:
             cfg.out_dir = str(out_dir)
@@ -45,6 +59,10 @@ def cfg_factory(tmp_path):
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m bench ...` in a subprocess (for what only the command line shows: exit codes, one-line errors)."""
     full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
-    )
+    return subprocess.run(cli_args(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def cli_args(*args: str) -> list[str]:
+    """The command line of `python -m bench args`, with the test session's cache folder."""
+    cache = [] if any(a.startswith("data.cache_dir=") for a in args) else [f"data.cache_dir={CACHE}"]
+    return [sys.executable, "-m", "bench", *args, *cache]

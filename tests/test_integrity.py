@@ -315,4 +315,4 @@ def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_f
         folders.append(out)
     text = compare(folders[0], folders[1], REPORT)
     assert "## Verdict rows" in text and "rows contradict each other" in text
-    assert "## A/A check" in text and "of 2 strategy groups claim a difference" in text
+    assert "## A/A check" in text and "of 2 settings (strategy and learning rate) claim a difference" in text

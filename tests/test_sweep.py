@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bench.results import load_results
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli_args, run_cli
 
 pytestmark = pytest.mark.slow
 NARROW = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true"]  # 2 inits x 2 fractions x 2 seeds = 8 cells
@@ -107,7 +107,7 @@ def test_report_cli_on_a_partial_folder_and_on_bad_folders(tmp_path):
 
 
 def test_sigkill_mid_sweep_leaves_whole_results_and_a_rerun_finishes_only_the_rest(tmp_path):
-    args = [sys.executable, "-m", "bench", *NARROW, "train.max_steps=400", f"results_root={tmp_path}"]
+    args = cli_args(*NARROW, "train.max_steps=400", f"results_root={tmp_path}")
     proc = subprocess.Popen(
         args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -127,15 +127,12 @@ def test_sigkill_mid_sweep_leaves_whole_results_and_a_rerun_finishes_only_the_re
 
 
 def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
-    args = [
-        sys.executable,
-        "-m",
-        "bench",
+    args = cli_args(
         "data=digits",
         "train.max_steps=200",
         "force=true",
         f"results_root={tmp_path}",
-    ]
+    )
     procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     assert [p.wait() for p in procs] == [0, 0]
     cells, _, problems = load_results(tmp_path / "runs")

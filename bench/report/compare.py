@@ -82,7 +82,11 @@ def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
             "(helps against hurts or equivalent)."
         )
     med = lambda c: c.groupby(metrics.GROUP)[["test_acc", "steps"]].median()  # noqa: E731
-    per = med(cells_a).join(med(cells_b), lsuffix=" A", rsuffix=" B", how="outer").reset_index()
+    per = (
+        med(cells_a)
+        .merge(med(cells_b), left_index=True, right_index=True, how="outer", suffixes=(" A", " B"))
+        .reset_index()
+    )
     per["test acc change (points)"] = ((per["test_acc B"] - per["test_acc A"]) * 100).round(1)
     per["steps change (B/A)"] = [
         "neither reached"
