@@ -67,6 +67,17 @@ def _git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
+def cpu_name() -> str:
+    """The processor's model name (platform.processor() is empty on most Linux systems)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def environment(device: torch.device) -> dict:
     import hydra
     import torchvision
@@ -81,7 +92,7 @@ def environment(device: torch.device) -> dict:
         "platform": platform.platform(),
         "hostname": platform.node(),
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "threads": torch.get_num_threads(),
         "git_sha": sha,
         "git_dirty": dirty,

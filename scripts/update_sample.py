@@ -34,6 +34,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results_dir", nargs="?", default="results/default")
     p.add_argument("--wall", required=True, help="the wall time `make bench` took, as you measured it")
+    p.add_argument("--machine", default="", help="the machine in words, if the stored device name says too little")
+    p.add_argument("--dirty-note", default="", help="what the uncommitted changes at run time were, if any")
     args = p.parse_args()
     src = Path(args.results_dir)
     if SAMPLE.exists():
@@ -52,13 +54,13 @@ def main() -> None:
     cells = re.search(r"; (\d[\d,]*) cells \(", run).group(1)
     verdict = md_table(report, "Verdict numbers")
     diff_col = next(c for c in verdict[0] if c.startswith("test acc, AE minus rival"))
-    for r in verdict:
-        r["labeled fraction"] = r["labeled fraction"]
     acc = [r for r in md_table(report, "mnist5k mlp: test accuracy (%)") if r["activation"] == "relu"]
 
     block = [
         START,
-        f"From `make bench` at commit `{sha}` on {device}; Python {versions.group(1)}, torch {versions.group(2)}; "
+        f"From `make bench` at commit `{sha}`{' (' + args.dirty_note + ')' if args.dirty_note else ''} on "
+        f"{args.machine + ' ' if args.machine else ''}{device}; "
+        f"Python {versions.group(1)}, torch {versions.group(2)}; "
         f"{cells} cells, {args.wall} wall. The full report, its plots and its `cells.csv` (one row per cell, to "
         "recompute anything) are in [`results/sample/default/`](results/sample/default/report.md).",
         "",

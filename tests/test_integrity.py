@@ -4,9 +4,13 @@ their inputs, failures recorded and named, caches that heal, locks, one line per
 import json
 import math
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +24,7 @@ from bench.identity import cell_config, experiment_settings, job_cells
 from bench.report import write_report
 from bench.report.plots import file_name
 from bench.results import ExperimentMismatch, check_experiment, load_results, result_path
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli_args, run_cli
 
 REPORT = OmegaConf.structured(ReportConfig)
 
@@ -316,3 +320,61 @@ def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_f
     text = compare(folders[0], folders[1], REPORT)
     assert "## Verdict rows" in text and "rows contradict each other" in text
     assert "## A/A check" in text and "of 2 settings (strategy and learning rate) claim a difference" in text
+
+
+# --- interruptions and orphans
+
+
+def workers_of(parent: int) -> list[int]:
+    """Processes whose environment names `parent` as their sweep's process (bench.cell.exit_with_parent)."""
+    found = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"BENCH_PARENT_PID={parent}".encode() in env.read_bytes().split(b"\0"):
+                found.append(int(env.parent.name))
+        except OSError:
+            continue
+    return [p for p in found if p != parent]
+
+
+def wait_for_results(folder: Path, n: int, proc: subprocess.Popen, limit: float = 120) -> None:
+    deadline = time.time() + limit
+    while len(list(folder.glob("cells/*/result.json"))) < n and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
+    args = cli_args("sweep=smoke", "init=random,lsuv", "train.max_steps=300", f"results_root={tmp_path}")
+    proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for_results(tmp_path / "smoke", 2, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"bench: interrupted: \d+ of 16 cells finished and kept; rerun the same command to resume", last
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc to find the workers")
+def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
+    args = cli_args(
+        "sweep=smoke",
+        "train.max_steps=2000",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"results_root={tmp_path}",
+    )
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not workers_of(proc.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert workers_of(proc.pid), "no worker started"
+    proc.kill()  # the parent only, as `kill -9 <pid>` would
+    proc.wait()
+    deadline = time.time() + 30
+    while workers_of(proc.pid) and time.time() < deadline:
+        time.sleep(0.5)
+    assert workers_of(proc.pid) == []

@@ -416,7 +416,7 @@ def write_outputs(
 
 def _md_table(df: pd.DataFrame) -> str:
     """pandas' own Markdown (tabulate); numbers are formatted as strings before they get here."""
-    return df.to_markdown(index=False, floatfmt=".4g", missingval="")
+    return df.to_markdown(index=False, floatfmt=".4g", missingval="", disable_numparse=True)
 
 
 def render_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
