@@ -368,9 +368,7 @@ def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
         f"results_root={tmp_path}",
     )
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not workers_of(proc.pid) and time.time() < deadline:
-        time.sleep(0.2)
+    wait_for_results(tmp_path / "smoke", 1, proc)  # the workers are busy with jobs now
     assert workers_of(proc.pid), "no worker started"
     proc.kill()  # the parent only, as `kill -9 <pid>` would
     proc.wait()
