@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bench.cell import pending_cells, run_job, write_failed
 from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
 from bench.identity import cell_config, experiment_settings, job_cells
@@ -29,6 +27,8 @@ def set_threads(cfg: DictConfig) -> None:
     """Set the job's torch thread count: `threads`, or with threads=0 its share of the cores, so that
     parallel jobs do not oversubscribe them: the launcher's cpus_per_task (submitit), else the cores
     divided by its n_jobs (joblib), else all cores."""
+    import torch
+
     threads = cfg.threads
     if threads == 0 and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         launcher = HydraConfig.get().launcher
@@ -44,6 +44,8 @@ def set_threads(cfg: DictConfig) -> None:
 def record_job_failure(cfg: DictConfig, error: str) -> None:
     """In a sweep, an error outside a cell's training is written into each of the job's pending cells
     (named at the end of the sweep, retried by the next run) instead of vanishing with the job."""
+    from bench.cell import pending_cells, write_failed
+
     try:
         write_failed(pending_cells(cfg), error)
     except Exception as e:  # noqa: BLE001 - the config itself may be what is broken
@@ -53,9 +55,13 @@ def record_job_failure(cfg: DictConfig, error: str) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
+    # the training stack (torch) is imported only once the config is known to be good: a mistyped
+    # command fails in a second, not after torch's import
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         validate(cfg)
+        from bench.cell import pending_cells, run_job
+
         set_threads(cfg)
         if not multirun and cfg.dry_run:
             pending = pending_cells(cfg)

@@ -14,10 +14,12 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench.identity import conflicts, experiment_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = 1
 STATUSES = ("ok", "diverged", "failed")
@@ -221,6 +223,8 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     Returns (cells, curves, problems): one row per cell (axes, status, error, init cost, final
     numbers), one row per evaluation (cell_id, axes, step, seconds, val_acc, val_loss, train_loss),
     and one line per file that could not be read, naming it."""
+    import pandas as pd  # here, not at the top: the command line's error paths need none of it
+
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise FileNotFoundError(f"results folder {str(out_dir)!r} does not exist")
