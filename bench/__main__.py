@@ -11,11 +11,11 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
-from bench.identity import cell_config, experiment_settings, job_cells
+from bench.identity import cell_config, experiment_settings, job_cells, single_run_dir
 from bench.results import ExperimentMismatch, check_experiment
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")  # absolute: `python -m` would resolve it oddly
@@ -63,6 +63,9 @@ def main(cfg: DictConfig) -> None:
         from bench.cell import pending_cells, run_job
 
         set_threads(cfg)
+        if not multirun:
+            with open_dict(cfg):
+                cfg.out_dir = single_run_dir(cfg)
         if not multirun and cfg.dry_run:
             pending = pending_cells(cfg)
             print(f"dry run: {len(pending)} of {len(job_cells(cfg))} cells would run", file=sys.stderr)

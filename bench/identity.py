@@ -127,3 +127,15 @@ def experiment_settings(c: dict) -> dict[str, Any]:
 def conflicts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Keys both settings hold with different values: key -> (value in a, value in b)."""
     return {k: (a[k], b[k]) for k in sorted(set(a) & set(b)) if json.dumps(a[k]) != json.dumps(b[k])}
+
+
+AD_HOC_NAME = "runs"  # the default `name`: single runs started without one
+
+
+def single_run_dir(cfg: DictConfig) -> str:
+    """Where a single run's results go: results_root/name, and for ad-hoc runs (the default name) a
+    folder of their own settings, results/runs/<hash>, so single runs of different settings never
+    share a folder (sweeps keep results/<name>, checked by the folder's experiment record)."""
+    if cfg.name != AD_HOC_NAME:
+        return str(cfg.out_dir)
+    return f"{cfg.out_dir}/{digest(experiment_settings(cell_config(*job_cells(cfg)[0])))[:8]}"

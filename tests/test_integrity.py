@@ -82,6 +82,16 @@ def test_a_single_run_with_other_settings_is_one_line_and_exit_2(tmp_path):
     assert "train.max_steps=5 there, 6 here" in r.stderr and "name=" in r.stderr
 
 
+def test_ad_hoc_single_runs_go_to_a_folder_of_their_own_settings(tmp_path):
+    base = ["data=digits", f"results_root={tmp_path}"]
+    for extra in (["train.max_steps=5"], ["train.max_steps=6"], ["train.max_steps=5", "seed=1"]):
+        r = run_cli(*base, *extra)
+        assert r.returncode == 0, r.stderr
+    folders = sorted(d for d in (tmp_path / "runs").iterdir() if (d / "cells").is_dir())
+    assert len(folders) == 2  # max_steps 5 (seeds 0 and 1 together) and max_steps 6
+    assert sorted(len(list(d.glob("cells/*/result.json"))) for d in folders) == [1, 2]
+
+
 # --- paths stay inside
 
 

@@ -135,9 +135,10 @@ def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
     )
     procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     assert [p.wait() for p in procs] == [0, 0]
-    cells, _, problems = load_results(tmp_path / "runs")
+    [folder] = [d for d in (tmp_path / "runs").iterdir() if (d / "cells").is_dir()]  # runs/<settings hash>
+    cells, _, problems = load_results(folder)
     assert len(cells) == 1 and not problems and cells["status"].iloc[0] == "ok"
-    assert [p.name for p in next((tmp_path / "runs" / "cells").iterdir()).iterdir()] == ["result.json"]
+    assert [p.name for p in next((folder / "cells").iterdir()).iterdir()] == ["result.json"]
 
 
 @pytest.mark.parametrize(
