@@ -5,107 +5,29 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
 import json
 import logging
 import os
-import platform
 import signal
-import subprocess
-import sys
 import threading
 import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bench import models, results
 from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
+from bench.device import resolve_device, seeded_generators
+from bench.environment import environment
 from bench.identity import cell_axes, cell_config, cell_id, digest, job_cells
 from bench.inits import InitCost, run_init
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", name, "no CUDA GPU is visible to torch here; use device=cpu or device=auto")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError("device", name, "allowed values are auto, cpu, cuda")
-    return torch.device(name)
-
-
-@functools.lru_cache(maxsize=1)
-def _git_state() -> tuple[str | None, bool | None]:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-            or None
-        )
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
-        )
-        return sha, dirty if sha else None
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-
-
-def cpu_name() -> str:
-    """The processor's model name (platform.processor() is empty on most Linux systems)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
-
-
-def environment(device: torch.device) -> dict:
-    import hydra
-    import torchvision
-
-    sha, dirty = _git_state()
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-        "hydra": hydra.__version__,
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-        "threads": torch.get_num_threads(),
-        "git_sha": sha,
-        "git_dirty": dirty,
-        "argv": sys.argv,
-    }
-
-
-def seeded_generators(seed: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
-    """(init generator on the CPU, batch-order generator on the device), both fixed by the seed."""
-    init_seed, order_seed = np.random.SeedSequence(seed).generate_state(2)
-    init_gen = torch.Generator().manual_seed(int(init_seed))
-    order_gen = torch.Generator(device=device).manual_seed(int(order_seed))
-    return init_gen, order_gen
 
 
 def init_cache_path(cfg: DictConfig, seed: int) -> Path:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.data import Dataset
-from bench.inits.base import sync
+from bench.device import sync
 from bench.models import Maxout, Net
 from bench.train import TrainResult, divergence, eval_steps, make_optimizer, with_switches
 

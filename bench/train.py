@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.data import Dataset
-from bench.inits.base import sync
+from bench.device import sync
 
 
 @dataclass

@@ -28,10 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench.cell import resolve_device
 from bench.config import DataConfig, TrainConfig
 from bench.data import load_dataset
-from bench.inits.base import sync
+from bench.device import resolve_device, sync
 from bench.models import build_cnn, build_mlp
 from bench.parallel import train_seeds
 from bench.train import make_optimizer, train

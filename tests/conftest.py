@@ -28,6 +28,13 @@ atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 register_configs()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one torch thread per pytest worker (make test runs one worker per core): two threads each would
+    # oversubscribe the cores and make every in-process training slower, not faster
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @functools.lru_cache(maxsize=None)
 def _composed(overrides: tuple[str, ...]) -> DictConfig:

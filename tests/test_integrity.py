@@ -372,7 +372,7 @@ def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
 def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
     args = cli_args(
         "sweep=smoke",
-        "train.max_steps=2000",
+        "train.max_steps=600",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         f"results_root={tmp_path}",

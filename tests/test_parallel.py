@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from bench.cell import initialize_model, run_job, seeded_generators
+from bench.cell import initialize_model, run_job
 from bench.data import for_seed, load_dataset
+from bench.device import seeded_generators
 from bench.models import build_cnn, build_mlp
 from bench.parallel import SeedBatchedNet, supports, train_seeds
 from bench.train import train

@@ -54,7 +54,7 @@ def test_rerun_skips_existing_cells_and_force_reruns(cfg_factory):
 
 
 def test_cell_id_changes_with_any_setting_that_changes_numbers(cfg_factory):
-    from bench.cell import cell_id
+    from bench.identity import cell_id
 
     base = cfg_factory("data=digits")
     assert cell_id(base, 0) == cell_id(cfg_factory("data=digits", "force=true", "device=cpu"), 0)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from bench.config import INITS, ConfigError
-from bench.inits.base import InitCost, sync
+from bench.device import sync
+from bench.inits.base import InitCost
 
 STRATEGIES = {
     "random": "bench.inits.random_init",

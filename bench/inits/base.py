@@ -33,12 +33,6 @@ class InitCost:
         }
 
 
-def sync(device: torch.device) -> None:
-    """Wait for queued GPU work so that a wall-clock reading covers it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class StopForward(Exception):
     """Raised by a hook to end a forward pass once the layer of interest has run."""
 
