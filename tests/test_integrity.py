@@ -212,21 +212,6 @@ def test_a_corrupt_init_cache_entry_is_deleted_and_rebuilt(cfg_factory, tmp_path
     assert initialize_model(cfg, data, 0, "cpu")[2]  # the rebuilt entry is read next time
 
 
-def test_a_job_error_outside_the_cells_is_recorded_for_them_and_named(tmp_path):
-    # mnist's files are missing: the job fails while loading data, before any cell runs
-    r = run_cli(
-        "-m",
-        "data=mnist,digits",
-        "train.max_steps=20",
-        f"data.root={tmp_path}/none",
-        "name=mixed",
-        f"results_root={tmp_path}",
-    )
-    assert r.returncode == 1
-    failed = [ln for ln in r.stderr.splitlines() if ln.startswith("failed: ")]
-    assert len(failed) == 1 and "mnist-" in failed[0]
-
-
 # --- concurrency
 
 
