@@ -181,8 +181,10 @@ def check_result(result, folder_name: str | None = None) -> None:
         v = axes.get(key)
         if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
             raise BadResult(f"axes.{key} is {v!r}, not a {getattr(typ, '__name__', 'number')}")
-    if not all(isinstance(result[k], (dict, list)) for k in ("init_cost", "curve", "final")) or not isinstance(
-        result["curve"], list
+    if not (
+        isinstance(result["init_cost"], dict)
+        and isinstance(result["final"], dict)
+        and isinstance(result["curve"], list)
     ):
         raise BadResult("init_cost, final must be objects and curve a list")
     if result["status"] == "failed":

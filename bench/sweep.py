@@ -189,7 +189,7 @@ def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -
     per_cell = float((ok["train_seconds"] + ok["init_seconds"].where(~ok["init_cache_hit"].astype(bool), 0)).median())
     launcher = config.hydra.launcher
     jobs = launcher.get("n_jobs") or 1
-    jobs = os.cpu_count() or 1 if jobs < 0 else jobs
+    jobs = (os.cpu_count() or 1) if jobs < 0 else jobs
     minutes = per_cell * pending / jobs / 60
     print(
         f"estimate: about {minutes:.0f} min ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
