@@ -64,7 +64,7 @@ def initialize_model(
                 cache.with_suffix(suffix).unlink(missing_ok=True)
             torch.manual_seed(seed)
             model = models.build_model(cfg.model, cfg.activation, data.input_shape, data.num_classes).to(device)
-    cost = run_init(cfg.init.name, model, UnlabeledPool(data.x_train), cfg.init, init_gen)
+    cost = run_init(cfg.init.name, model, UnlabeledPool(data.x_train, data.background), cfg.init, init_gen)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         # Both files are written under temporary names and renamed: parallel jobs that pretrain the same

@@ -40,6 +40,9 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    # What a raw input of 0 (a black pixel, MNIST's background) becomes after standardization, per
+    # channel, shaped to broadcast over x: the value masking noise writes (Vincent et al. 2008).
+    background: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -55,10 +58,12 @@ class Dataset:
 
 
 class UnlabeledPool:
-    """Batches of unlabeled training inputs on the model's device, for the init strategies."""
+    """Batches of unlabeled training inputs on the model's device, for the init strategies.
+    `background` is the standardized value of a raw 0 input (None: 0, for inputs not standardized)."""
 
-    def __init__(self, x: torch.Tensor):
+    def __init__(self, x: torch.Tensor, background: torch.Tensor | None = None):
         self.x = x
+        self.background = background if background is not None else torch.zeros((), device=x.device)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -224,6 +229,7 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
         x_test=t((x_test - mean) / std),
         y_test=t(y_test, torch.int64),
         num_classes=int(max(y.max(), y_test.max()) + 1),
+        background=t(-mean / std),
     )
 
 

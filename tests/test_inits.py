@@ -11,7 +11,7 @@ from bench.inits import get_strategy, run_init
 from bench.inits.krahenbuhl import gradient_ratios, unit_stats
 from bench.inits.lsuv import output_std
 from bench.models import build_cnn, build_mlp, forward_order
-from tests.conftest import make_cfg
+from tests.conftest import CACHE, make_cfg
 
 CPU = torch.device("cpu")
 
@@ -50,6 +50,18 @@ def test_lsuv_gives_unit_std_on_a_fresh_batch(digits, activation, batchnorm):
     stds = layer_stds(model, layers, fresh)
     assert all(abs(s - 1) < 0.2 for s in stds), stds
     assert ("note" in cost.info) == batchnorm
+
+
+def test_lsuv_cost_counts_passes_that_stop_at_the_layer(digits):
+    """Each LSUV measurement runs the network only up to the layer it rescales. By hand for a
+    64-32-32-10 MLP (multiply-adds 2048, 1024, 320): the passes reach 2048/3392, 3072/3392 and 1."""
+    torch.manual_seed(0)
+    model = build_mlp(64, 10, 2, 32, "relu", False)
+    cost = run_init("lsuv", model, UnlabeledPool(digits.x_train), init_cfg("lsuv"), torch.Generator().manual_seed(0))
+    reach = [2048 / 3392, 3072 / 3392, 1.0]
+    tries = [1 + layer["rescalings"] for layer in cost.info["layers"]]
+    assert cost.forward_passes == pytest.approx(sum(r * t for r, t in zip(reach, tries)))
+    assert cost.samples == pytest.approx(cost.forward_passes * min(512, len(digits.x_train)))
 
 
 def test_lsuv_matches_the_reference_package():
@@ -135,6 +147,22 @@ def test_krahenbuhl_between_layer_step_equalizes_gradient_ratios():
     assert max(ratios) / min(ratios) < 1.2
 
 
+@pytest.mark.parametrize("weights,width,limit", [("pca", 512, 0.15), ("kmeans", 256, 0.1)])
+def test_krahenbuhl_data_driven_weights_hold_on_fresh_data(weights, width, limit):
+    """pca/kmeans whitening of a 784-dimensional input fitted on a 512-example batch fits noise: on
+    the test split the median first-layer unit's std was off from 1 by 0.50 (pca, 512 units) and 0.14
+    (kmeans, 256 units). Fitted on the whole unlabeled pool it holds (measured 0.07 and 0.07)."""
+    data = load_dataset(DataConfig(name="mnist5k", cache_dir=CACHE), CPU)
+    torch.manual_seed(0)
+    model = build_mlp(784, 10, 1, width, "relu", False)
+    cfg = init_cfg("krahenbuhl", f"init.weights={weights}", "init.between_layers=false")
+    cost = run_init("krahenbuhl", model, UnlabeledPool(data.x_train), cfg, torch.Generator().manual_seed(0))
+    assert cost.info["layers"][0]["weights"] == weights
+    with torch.no_grad():
+        fresh = model.blocks[0].layer(data.x_test.flatten(1))
+    assert (fresh.std(0) - 1).abs().median() < limit
+
+
 def test_krahenbuhl_never_reads_labels(digits):
     """The init only gets an UnlabeledPool; poisoning the labels changes nothing."""
 
@@ -179,7 +207,52 @@ def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, 
         assert layer["held_out_loss_after"] < layer["held_out_loss_before"], layer
     assert not torch.allclose(model.blocks[0].layer.weight, start.blocks[0].layer.weight)
     assert torch.equal(model.head.weight, start.head.weight)  # the output layer keeps its random start
-    assert cost.steps == 600 * len(model.blocks) and cost.backward_passes == cost.steps and not hit
+    # each step's backward runs through one block and its decoder only: less than a full pass
+    assert cost.steps == 600 * len(model.blocks) and 0 < cost.backward_passes < cost.steps and not hit
+
+
+def test_autoencoder_cost_counts_frozen_blocks_and_decoder(digits):
+    """Counted by hand for a 64-32-32-10 MLP: multiply-adds 2048, 1024 and 320 per example. Each step
+    runs the frozen blocks below forward, the block and its decoder forward and backward; the
+    held-out loss is measured once before (from the input) and once after (on the stored codes)."""
+    steps = 7
+    cfg = make_cfg(
+        ["data=digits", "model.depth=2", "model.width=32", "model.batchnorm=false", "init=autoencoder"]
+        + [f"init.steps_per_layer={steps}", "init.cache=false"]
+    )
+    _, cost, _ = initialize_model(cfg, digits, 0, CPU)
+    a, b = 2048 / 3392, 1024 / 3392  # the two hidden layers' shares of a forward pass
+    per_pass = [(0.0, 2 * a), (a, 2 * b)]  # (frozen below, block + decoder) for blocks 0 and 1
+    forward = sum((below + coder) * (steps + 1) + coder for below, coder in per_pass)
+    assert cost.forward_passes == pytest.approx(forward)
+    assert cost.backward_passes == pytest.approx(steps * (2 * a + 2 * b))
+    assert cost.steps == 2 * steps
+
+
+def test_autoencoder_masks_inputs_to_the_background_not_the_mean(digits, monkeypatch):
+    """Masking noise sets a pixel to black (raw 0), as in the denoising-autoencoder papers. After
+    standardization black is the data's minimum (digits: one channel, raw pixels from 0), not 0."""
+    from bench.inits import autoencoder
+
+    seen = []
+    original = autoencoder.corrupt
+
+    def spy(x, kind, level, generator, off=0.0):
+        noisy = original(x, kind, level, generator, off)
+        seen.append((x, noisy))
+        return noisy
+
+    monkeypatch.setattr(autoencoder, "corrupt", spy)
+    cfg = make_cfg(["data=digits", "init=autoencoder", "init.steps_per_layer=2", "init.cache=false"])
+    initialize_model(cfg, digits, 0, CPU)
+    x, noisy = seen[0]  # the first block's first step: inputs
+    black = digits.x_train.min()
+    assert black < -0.5  # the mean is 0: the old masking wrote 0
+    masked = noisy != x
+    assert masked[x != black].float().mean() == pytest.approx(cfg.init.noise, abs=0.03)  # black stays black
+    assert torch.allclose(noisy[masked], torch.full_like(noisy[masked], black.item()), atol=1e-5)
+    x2, noisy2 = seen[-1]  # the last block: codes, whose "off" is 0
+    assert (noisy2[noisy2 != x2] == 0).all()
 
 
 def test_autoencoder_cache_is_hit_and_full_cost_still_charged(cfg_factory, tmp_path):

@@ -13,8 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.inits.base import InitCost, batchnorm_note, capture, eval_mode
-from bench.models import forward_order
+from bench.inits.base import InitCost, batchnorm_note, capture, eval_mode, forward_shares, share_upto
 
 
 def output_std(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> float:
@@ -27,8 +26,8 @@ def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> 
     cost = InitCost()
     with eval_mode(model):
         x = unlabeled.batch(cfg.batch_size, generator)
-        layers = forward_order(model, x)
-        cost.add_forward(len(x))
+        shares = forward_shares(model, x)  # one example: not counted
+        layers = list(shares)
         if cfg.orthonormal:
             for m in layers:
                 w = torch.empty(m.weight.shape)
@@ -38,12 +37,13 @@ def initialize(model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> 
                     m.bias.zero_()
         per_layer = []
         for m in layers:
+            to_here = share_upto(shares, m, inclusive=True)  # each capture stops after m
             std, rescalings = output_std(model, m, x), 0
-            cost.add_forward(len(x))
+            cost.add_forward(len(x), to_here)
             while abs(std - 1.0) > cfg.tol and rescalings < cfg.max_iter:
                 m.weight.div_(std + 1e-8)
                 std = output_std(model, m, x)
-                cost.add_forward(len(x))
+                cost.add_forward(len(x), to_here)
                 rescalings += 1
             per_layer.append(
                 {

@@ -361,7 +361,14 @@ def analysis_sections(
             "optimizer steps": cost["init_steps"].map(fmt_count),
         }
     )
-    sec.tables.append(("Init cost per strategy (median over cells)", cost))
+    sec.tables.append(
+        (
+            "Init cost per strategy (median over cells). Passes are whole-network equivalents by multiply-adds: "
+            "a pass that stops partway, or runs one block and its decoder, counts its share; one training step is "
+            "one forward and one backward pass",
+            cost,
+        )
+    )
     sec.images += plots.learning_curves(curves, cells, plots_dir)
     sections.append(sec)
     return sections, verdict
