@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -18,7 +17,6 @@ from bench.errors import one_line
 from bench.identity import cell_config, experiment_settings, job_cells, single_run_dir
 from bench.results import ExperimentMismatch, check_experiment
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")  # absolute: `python -m` would resolve it oddly
 log = logging.getLogger("bench")
 register_configs()
 
@@ -53,7 +51,9 @@ def record_job_failure(cfg: DictConfig, error: str) -> None:
     log.info("%s", error)  # the sweep names these cells on the console
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+# The configs ship inside the package (bench/conf/), found through Hydra's package search path, so an
+# installed wheel finds them wherever it runs.
+@hydra.main(version_base="1.3", config_path="pkg://bench.conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     # the training stack (torch) is imported only once the config is known to be good: a mistyped
     # command fails in a second, not after torch's import

@@ -40,6 +40,7 @@ def init_cache_path(cfg: DictConfig, seed: int) -> Path:
             "activation": OmegaConf.to_container(cfg.activation),
             "init": OmegaConf.to_container(cfg.init),
             "seed": seed,
+            "schema": results.SCHEMA,  # the strategies' code changed with the schema (autoencoder masking)
         }
     )
     return Path(cfg.data.cache_dir) / "inits" / f"{cfg.init.name}-{key}"

@@ -14,12 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
 DATASETS = ("mnist5k", "mnist1d", "digits", "mnist", "fashion_mnist", "cifar10")
-MODELS = ("mlp", "cnn")
-ACTIVATIONS = ("relu", "leaky_relu", "prelu", "rrelu", "maxout", "tanh", "sigmoid")
-INITS = ("random", "lsuv", "krahenbuhl", "autoencoder")
 RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "orthogonal", "gaussian")
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SCHEDULES = ("log", "every")
@@ -53,45 +50,90 @@ class DataConfig:
     cache_dir: str = ".cache/bench"
 
 
+# One schema per kind in the groups whose options read different keys (model, activation, init): each
+# option accepts only its own keys (`init=random init.noise=0.9` is an error) and a cell's id hashes
+# only what its kind reads. The registries below are where each axis's allowed names come from.
+
+
 @dataclass
-class ModelConfig:
+class MlpConfig:
     name: str = "mlp"
-    depth: int = 2  # hidden layers (mlp) or convolution blocks (cnn)
-    width: int = 256  # hidden units (mlp)
-    channels: List[int] = field(default_factory=lambda: [32, 64])  # cnn: channels per block
+    depth: int = 2  # hidden layers
+    width: int = 256  # hidden units
+    batchnorm: bool = True
+
+
+@dataclass
+class CnnConfig:
+    name: str = "cnn"
+    depth: int = 2  # convolution blocks
+    channels: List[int] = field(default_factory=lambda: [32, 64])  # channels per block
     kernel_size: int = 3
     batchnorm: bool = True
 
 
 @dataclass
 class ActivationConfig:
+    """prelu, tanh, sigmoid: nothing to set."""
+
     name: str = "relu"
-    negative_slope: float = 0.01  # leaky_relu
-    pieces: int = 2  # maxout: k linear pieces, the layer before is k times wider
+
+
+@dataclass
+class InplaceActivationConfig(ActivationConfig):
+    """relu, rrelu."""
+
     inplace: bool = False
 
 
 @dataclass
-class InitConfig:
-    """One schema for every strategy; each conf/init/*.yaml sets the fields its strategy reads."""
+class LeakyReluConfig(InplaceActivationConfig):
+    name: str = "leaky_relu"
+    negative_slope: float = 0.01
 
+
+@dataclass
+class MaxoutConfig(ActivationConfig):
+    name: str = "maxout"
+    pieces: int = 2  # k linear pieces, the layer before is k times wider
+
+
+@dataclass
+class InitConfig:
     name: str = "random"
     cache: bool = False  # keep the initialized weights on disk, keyed by what shapes them
-    # random
+
+
+@dataclass
+class RandomInit(InitConfig):
+    name: str = "random"
     scheme: str = "torch_default"
-    std: float = 0.01
-    # lsuv and krahenbuhl
+    std: float = 0.01  # gaussian only
+
+
+@dataclass
+class LsuvInit(InitConfig):
+    name: str = "lsuv"
     batch_size: int = 512
     tol: float = 0.1
     max_iter: int = 10
     orthonormal: bool = True
-    # krahenbuhl
+
+
+@dataclass
+class KrahenbuhlInit(InitConfig):
+    name: str = "krahenbuhl"
     weights: str = "gaussian"
     beta: float = 0.0
+    batch_size: int = 512
     between_layers: bool = True
     between_tol: float = 0.01
     between_max_iter: int = 10
-    # autoencoder
+
+
+@dataclass
+class AutoencoderInit(InitConfig):
+    name: str = "autoencoder"
     corruption: str = "masking"
     noise: float = 0.2
     tied: bool = True
@@ -100,6 +142,31 @@ class InitConfig:
     lr: float = 1e-3
     ae_batch_size: int = 128
     base_scheme: str = "torch_default"  # the random start that pretraining moves from
+    std: float = 0.01  # base_scheme=gaussian only
+
+
+MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "cnn": CnnConfig}
+ACTIVATION_SCHEMAS: dict[str, type] = {
+    "relu": InplaceActivationConfig,
+    "leaky_relu": LeakyReluConfig,
+    "prelu": ActivationConfig,
+    "rrelu": InplaceActivationConfig,
+    "maxout": MaxoutConfig,
+    "tanh": ActivationConfig,
+    "sigmoid": ActivationConfig,
+}
+INIT_SCHEMAS: dict[str, type] = {
+    "random": RandomInit,
+    "lsuv": LsuvInit,
+    "krahenbuhl": KrahenbuhlInit,
+    "autoencoder": AutoencoderInit,
+}
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    "model": MODEL_SCHEMAS,
+    "activation": ACTIVATION_SCHEMAS,
+    "init": INIT_SCHEMAS,
+}
+MODELS, ACTIVATIONS, INITS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS), tuple(INIT_SCHEMAS)
 
 
 @dataclass
@@ -139,9 +206,10 @@ class ReportConfig:
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    init: InitConfig = field(default_factory=InitConfig)
-    activation: ActivationConfig = field(default_factory=ActivationConfig)
+    # typed by the chosen option's own schema (bench/conf/<group>/<option>.yaml extends schema_<kind>)
+    model: Any = MISSING
+    init: Any = MISSING
+    activation: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     name: str = "runs"  # results go to <results_root>/<name>/
@@ -164,7 +232,10 @@ class Config:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
-    # The submitit launcher's schemas under our own names, so that conf/hydra/launcher/{slurm,local}.yaml
+    for group, schemas in GROUP_SCHEMAS.items():
+        for kind, schema in schemas.items():
+            cs.store(group=group, name=f"schema_{kind}", node=schema(name=kind))
+    # The submitit launcher's schemas under our own names, so that bench/conf/hydra/launcher/{slurm,local}.yaml
     # extend them with project defaults (a file named like the plugin's own config would shadow it).
     from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 
@@ -243,11 +314,58 @@ def check_known_keys(node: Any, schema: type, prefix: str = "") -> None:
     fields = {f.name: f for f in dataclasses.fields(schema)}
     for key in node.keys() if hasattr(node, "keys") else []:
         if key not in fields:
-            raise ConfigError(f"{prefix}{key}", node[key], f"is not a setting here; allowed keys: {', '.join(fields)}")
+            group = prefix.rstrip(".")
+            where = (
+                f"{group}={node.get('name')} has no such setting"
+                if group in GROUP_SCHEMAS
+                else (f"is not a setting of {group}" if group else "is not a setting")
+            )
+            raise ConfigError(f"{prefix}{key}", node[key], f"{where}; allowed keys: {', '.join(fields)}")
         sub = fields[key].type
         sub = globals().get(sub, sub) if isinstance(sub, str) else sub
+        if not prefix and key in GROUP_SCHEMAS:
+            sub = GROUP_SCHEMAS[key].get(node[key].get("name")) if hasattr(node[key], "get") else None
         if dataclasses.is_dataclass(sub):
             check_known_keys(node[key], sub, f"{prefix}{key}.")
+
+
+def _check_random(i) -> None:
+    _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
+    _positive("init.std", i.std)
+
+
+def _check_lsuv(i) -> None:
+    _positive("init.batch_size", i.batch_size)
+    _positive("init.tol", i.tol)
+    _positive("init.max_iter", i.max_iter, strict=False)
+
+
+def _check_krahenbuhl(i) -> None:
+    _one_of("init.weights", i.weights, KRAHENBUHL_WEIGHTS)
+    _positive("init.batch_size", i.batch_size)
+    _positive("init.between_tol", i.between_tol)
+    _positive("init.between_max_iter", i.between_max_iter, strict=False)
+
+
+def _check_autoencoder(i) -> None:
+    _one_of("init.base_scheme", i.base_scheme, RANDOM_SCHEMES)
+    _positive("init.std", i.std)
+    _one_of("init.corruption", i.corruption, CORRUPTIONS)
+    if not (0 <= i.noise < (1 if i.corruption == "masking" else math.inf)):
+        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, >= 0 for gaussian")
+    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
+    _one_of("init.optimizer", i.optimizer, OPTIMIZERS)
+    _positive("init.lr", i.lr)
+    _positive("init.ae_batch_size", i.ae_batch_size)
+
+
+CHECK_INIT = {
+    "random": _check_random,
+    "lsuv": _check_lsuv,
+    "krahenbuhl": _check_krahenbuhl,
+    "autoencoder": _check_autoencoder,
+}
+assert tuple(CHECK_INIT) == INITS
 
 
 def validate(cfg: DictConfig | Config) -> None:
@@ -269,28 +387,17 @@ def validate(cfg: DictConfig | Config) -> None:
         raise ConfigError("data.size", d.size, "must be >= 100")
     _one_of("model", m.name, MODELS)
     _positive("model.depth", m.depth)
-    _positive("model.width", m.width)
-    _positive("model.kernel_size", m.kernel_size)
-    if m.name == "cnn" and (len(m.channels) < m.depth or any(c <= 0 for c in m.channels)):
-        raise ConfigError("model.channels", list(m.channels), f"needs {m.depth} positive entries (model.depth)")
+    if m.name == "mlp":
+        _positive("model.width", m.width)
+    else:
+        _positive("model.kernel_size", m.kernel_size)
+        if len(m.channels) < m.depth or any(c <= 0 for c in m.channels):
+            raise ConfigError("model.channels", list(m.channels), f"needs {m.depth} positive entries (model.depth)")
     _one_of("activation", a.name, ACTIVATIONS)
     if a.name == "maxout" and a.pieces < 2:
         raise ConfigError("activation.pieces", a.pieces, "must be >= 2")
     _one_of("init", i.name, INITS)
-    _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
-    _one_of("init.base_scheme", i.base_scheme, RANDOM_SCHEMES)
-    _positive("init.std", i.std)
-    _positive("init.batch_size", i.batch_size)
-    _positive("init.tol", i.tol)
-    _positive("init.max_iter", i.max_iter, strict=False)
-    _one_of("init.weights", i.weights, KRAHENBUHL_WEIGHTS)
-    _one_of("init.corruption", i.corruption, CORRUPTIONS)
-    if not (0 <= i.noise < (1 if i.corruption == "masking" else math.inf)):
-        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, >= 0 for gaussian")
-    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
-    _one_of("init.optimizer", i.optimizer, OPTIMIZERS)
-    _positive("init.lr", i.lr)
-    _positive("init.ae_batch_size", i.ae_batch_size)
+    CHECK_INIT[i.name](i)
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
     _positive("train.lr", t.lr)
     if t.lrs is not None:

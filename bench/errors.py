@@ -24,7 +24,7 @@ def one_line(e: BaseException) -> str | None:
     if isinstance(e, OSError) and e.strerror:  # permissions, a full disk, a read-only folder
         return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
     if isinstance(e, MissingConfigException):
-        options = sorted(e.options or [])
+        options = sorted(o for o in e.options or [] if not o.startswith("schema_"))  # schemas are not options
         msg = _first_line(e)
         return f"{msg} (allowed: {', '.join(options)})" if options else msg
     if not isinstance(e, (HydraException, OmegaConfBaseException)):

@@ -149,13 +149,9 @@ def build_cnn(
 
 
 def build_model(model_cfg, activation_cfg, input_shape: tuple[int, ...], num_classes: int) -> Net:
-    act = dict(
-        activation=activation_cfg.name,
-        batchnorm=model_cfg.batchnorm,
-        negative_slope=activation_cfg.negative_slope,
-        pieces=activation_cfg.pieces,
-        inplace=activation_cfg.inplace,
-    )
+    # each activation's schema holds only the keys it reads (bench/config.py); the rest keep their defaults
+    options = {k: activation_cfg[k] for k in ("negative_slope", "pieces", "inplace") if k in activation_cfg}
+    act = dict(activation=activation_cfg.name, batchnorm=model_cfg.batchnorm, **options)
     if model_cfg.name == "mlp":
         return build_mlp(int(torch.tensor(input_shape).prod()), num_classes, model_cfg.depth, model_cfg.width, **act)
     if model_cfg.name == "cnn":

@@ -1,4 +1,4 @@
-"""The result file of one cell (schema 1): where it lives, how it is written, how a folder of them
+"""The result file of one cell (schema 2): where it lives, how it is written, how a folder of them
 is read back into DataFrames.
 
 A result is written to a temporary file in the cell's folder and renamed into place, so a reader sees
@@ -21,7 +21,11 @@ from bench.identity import conflicts, experiment_settings
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA = 1
+# 2: per-strategy init schemas (a cell's config and id hold only what its strategy reads), the
+# autoencoder's masking at the background and init costs in whole-network passes. Version 1 folders are
+# still read; their cells are kept apart from version 2 cells in reports and folders.
+SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 STATUSES = ("ok", "diverged", "failed")
 AXES = ("dataset", "model", "init", "activation", "batchnorm", "labeled_fraction", "lr", "seed")
 RESULT_NAME = "result.json"
@@ -117,11 +121,18 @@ def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = F
     to the record, and the report still keeps the configurations apart)."""
     path = Path(out_dir) / EXPERIMENT_NAME
     recorded: dict = {}
+    schema = SCHEMA
     if path.exists():
         try:
-            recorded = json.loads(path.read_text()).get("settings", {})
+            record = json.loads(path.read_text())
+            recorded, schema = record.get("settings", {}), record.get("schema", 1)
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             recorded = {}  # a broken record is rebuilt from this run; the report checks the cells themselves
+    if schema != SCHEMA and not append:
+        raise ExperimentMismatch(
+            f"{out_dir} holds results of schema {schema} (an older bench; this one writes {SCHEMA}): use another "
+            "name=... for this run, or append=true to add to that folder (the report keeps the two apart)"
+        )
     merged = dict(recorded)
     for s in settings:
         differ = conflicts(merged, s)
@@ -133,9 +144,9 @@ def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = F
                 "or append=true to add it to that folder (the report keeps the two apart)"
             )
         merged.update({k: v for k, v in s.items() if k not in merged})
-    if merged != recorded and record:
+    if (merged != recorded or not path.exists()) and record:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_result(path, {"settings": merged})
+        write_result(path, {"schema": schema, "settings": merged})
 
 
 # The types every reader relies on. A result that breaks one is named and skipped, never half-used.
@@ -165,8 +176,9 @@ def check_result(result, folder_name: str | None = None) -> None:
     """Raise BadResult naming the first field whose type or value a reader cannot use."""
     if not isinstance(result, dict):
         raise BadResult("not a result object")
-    if result.get("schema") != SCHEMA:
-        raise BadResult(f"unknown schema version {result.get('schema')!r} (this bench reads {SCHEMA})")
+    if result.get("schema") not in READABLE_SCHEMAS:
+        readable = ", ".join(map(str, READABLE_SCHEMAS))
+        raise BadResult(f"unknown schema version {result.get('schema')!r} (this bench reads {readable})")
     missing = [k for k in ("cell_id", "status", "axes", "init_cost", "curve", "final") if k not in result]
     if missing:
         raise BadResult(f"missing fields {', '.join(missing)}")
@@ -254,7 +266,9 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
                 "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
                 # results written before per-seed subsets existed all used the fixed design
                 "labeled_subset": (r.get("config") or {}).get("data", {}).get("labeled_subset", "fixed"),
-                "settings_json": json.dumps(experiment_settings(r["config"]), sort_keys=True)
+                "settings_json": json.dumps(
+                    {"result_schema": r["schema"], **experiment_settings(r["config"])}, sort_keys=True
+                )
                 if isinstance(r.get("config"), dict) and isinstance(r["config"].get("data"), dict)
                 else None,
                 "device": (r.get("env") or {}).get("device"),

@@ -4,6 +4,7 @@ report and exit non-zero if a cell failed, naming it."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -28,11 +28,21 @@ from bench.results import REPORT_CONFIG_NAME, is_done
 
 
 def expand_grid(config: DictConfig) -> list[list[str]]:
-    """The override lists of every job, as Hydra's basic sweeper would launch them."""
-    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    """The override lists of every job, as Hydra's basic sweeper launches them: the cartesian product
+    of the sweep values, the preset's params first, a command-line value replacing a param of the same
+    key. Built on the public override parser (`Override.sweep_string_iterator`), not on the sweeper's
+    internals."""
+    params = {k: f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()}
+    task = list(config.hydra.overrides.task)
     parser = OverridesParser.create()
-    overrides = parser.parse_overrides(params + list(config.hydra.overrides.task))
-    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    for o in parser.parse_overrides(task):
+        params.pop(o.get_key_element(), None)
+    choices = []
+    for o in parser.parse_overrides(list(params.values()) + task):
+        key = o.get_key_element()
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        choices.append([f"{key}={v}" for v in values])
+    return [list(job) for job in itertools.product(*choices)]
 
 
 def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:

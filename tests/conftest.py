@@ -13,14 +13,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from bench.config import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = str(ROOT / "conf")
 # A cache of its own for every test process (pytest-xdist runs several): the tests never read or write the
 # repository's .cache/bench, and datasets and inits are made once per process.
 CACHE = tempfile.mkdtemp(prefix="bench-test-cache-")
@@ -40,7 +39,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 def _composed(overrides: tuple[str, ...]) -> DictConfig:
     """Hydra's compose, once per set of overrides in a test session (make_cfg hands out copies)."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+    with initialize_config_module(config_module="bench.conf", version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
 
 

@@ -246,7 +246,9 @@ def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_o
         (["name=" + "x" * 300], "name="),
         (["data.seed=-1"], "data.seed=-1"),
         (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
-        (["+foo=bar"], "foo='bar' is invalid: is not a setting here"),
+        (["+foo=bar"], "foo='bar' is invalid: is not a setting; allowed keys: data, model"),
+        (["init=random", "init.noise=0.9"], "Key 'noise' not in 'RandomInit' (allowed keys: name, cache, scheme, std)"),
+        (["+init.noise=0.9"], "init=random has no such setting; allowed keys: name, cache, scheme, std"),
         (["+train.lrr=0.1"], "train.lrr=0.1 is invalid"),
         (["train.lr=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
     ],
@@ -306,8 +308,7 @@ def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_f
                     "train.max_steps=30",
                     "n_seeds=3",
                     f"seed={seed}",
-                    f"init={init}",
-                    "init.steps_per_layer=10",
+                    "init=autoencoder_short" if init == "autoencoder" else f"init={init}",
                     out_dir=out,
                 )
             )

@@ -38,7 +38,8 @@ def two_threads():
     ],
 )
 def test_each_models_curve_equals_its_curve_trained_alone(overrides, two_threads):
-    cfg = make_cfg(["data=digits", "train.max_steps=150", "model.width=64", *overrides])
+    width = [] if "model=cnn" in overrides else ["model.width=64"]  # a cnn has channels, not a width
+    cfg = make_cfg(["data=digits", "train.max_steps=150", *width, *overrides])
     data = load_dataset(cfg.data, CPU)
     seeds = [0, 1, 2]
     datas = [for_seed(data, cfg.data, s) for s in seeds]  # each seed its own labeled subset

@@ -192,3 +192,33 @@ def test_threads_zero_gives_each_parallel_job_its_share_of_the_cores(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     threads = {v["env"]["threads"] for v in results_of(tmp_path / "smoke").values()}
     assert threads == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        [],
+        ["init=lsuv"],
+        ["init=lsuv,random", "seed=3"],
+        ["data.labeled_fraction=0.5", "+train.target_val_acc=0.9", "model.batchnorm=false"],
+        ["train.lr=choice(0.1,0.01)", "seed=range(0,3)"],
+    ],
+)
+def test_grid_expansion_matches_hydras_basic_sweeper(task):
+    """Our expansion (public override parser only) launches the jobs Hydra's basic sweeper would."""
+    from hydra import compose, initialize_config_module
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from bench.sweep import expand_grid
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="bench.conf", version_base="1.3"):
+        config = compose(config_name="config", overrides=["sweep=smoke"], return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in config.hydra.sweeper.params.items()]
+    overrides = OverridesParser.create().parse_overrides(params + task)
+    hydra_jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    config.hydra.overrides.task = task
+    ours = expand_grid(config)
+    assert sorted(map(sorted, ours)) == sorted(map(sorted, hydra_jobs)) and len(ours) == len(hydra_jobs) > 0

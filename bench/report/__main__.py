@@ -16,11 +16,11 @@ from omegaconf.errors import OmegaConfBaseException
 from bench.config import ConfigError, ReportConfig
 from bench.results import REPORT_CONFIG_NAME
 
-DEFAULTS = Path(__file__).resolve().parents[2] / "conf" / "report" / "default.yaml"
+DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "report" / "default.yaml"  # inside the package
 
 
 def load_report_config(results_dir: Path, path: str | None):
-    """The schema's defaults, then conf/report/default.yaml, then the folder's stored settings or the
+    """The schema's defaults, then bench/conf/report/default.yaml, then the folder's stored settings or the
     file given; unknown keys and wrong types are errors."""
     cfg = OmegaConf.structured(ReportConfig)
     sources = [DEFAULTS] if DEFAULTS.exists() else []

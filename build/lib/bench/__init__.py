@@ -1,0 +1,1 @@
+"""bench: a harness that measures which training-acceleration strategies still matter."""

@@ -1,0 +1,135 @@
+"""`python -m bench`: compose the config with Hydra, validate it, run one job (one setting, its
+seeds). With a sweep preset or `-m`, Hydra's launcher runs one job per setting of the grid."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
+from bench.errors import one_line
+from bench.identity import cell_config, experiment_settings, job_cells, single_run_dir
+from bench.results import ExperimentMismatch, check_experiment
+
+log = logging.getLogger("bench")
+register_configs()
+
+
+def set_threads(cfg: DictConfig) -> None:
+    """Set the job's torch thread count: `threads`, or with threads=0 its share of the cores, so that
+    parallel jobs do not oversubscribe them: the launcher's cpus_per_task (submitit), else the cores
+    divided by its n_jobs (joblib), else all cores."""
+    import torch
+
+    threads = cfg.threads
+    if threads == 0 and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        launcher = HydraConfig.get().launcher
+        cores = os.cpu_count() or 1
+        if launcher.get("cpus_per_task"):
+            threads = launcher.cpus_per_task
+        elif launcher.get("n_jobs"):
+            n_jobs = launcher.n_jobs if launcher.n_jobs > 0 else cores
+            threads = max(1, cores // n_jobs)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def record_job_failure(cfg: DictConfig, error: str) -> None:
+    """In a sweep, an error outside a cell's training is written into each of the job's pending cells
+    (named at the end of the sweep, retried by the next run) instead of vanishing with the job."""
+    from bench.cell import pending_cells, write_failed
+
+    try:
+        write_failed(pending_cells(cfg), error)
+    except Exception as e:  # noqa: BLE001 - the config itself may be what is broken
+        log.error("could not record the failure for this job's cells: %s", one_line(e) or e)
+    log.info("%s", error)  # the sweep names these cells on the console
+
+
+# The configs ship inside the package (bench/conf/), found through Hydra's package search path, so an
+# installed wheel finds them wherever it runs.
+@hydra.main(version_base="1.3", config_path="pkg://bench.conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    # the training stack (torch) is imported only once the config is known to be good: a mistyped
+    # command fails in a second, not after torch's import
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        validate(cfg)
+        from bench.cell import pending_cells, run_job
+
+        set_threads(cfg)
+        if not multirun:
+            with open_dict(cfg):
+                cfg.out_dir = single_run_dir(cfg)
+        if not multirun and cfg.dry_run:
+            pending = pending_cells(cfg)
+            print(f"dry run: {len(pending)} of {len(job_cells(cfg))} cells would run", file=sys.stderr)
+            return
+        if not multirun:  # a sweep checks this once for all its jobs, before any runs
+            check_experiment(cfg.out_dir, [experiment_settings(cell_config(*job_cells(cfg)[0]))], cfg.append)
+        written = run_job(cfg)
+    except (ConfigError, ExperimentMismatch) as e:
+        if not multirun:
+            # A single run: one line and a non-zero exit. SystemExit passes Hydra's job wrapper,
+            # which would otherwise print the overrides and a traceback first.
+            print(f"bench: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        record_job_failure(cfg, str(e))
+        return
+    except Exception as e:  # noqa: BLE001
+        if not multirun:
+            raise  # cli() prints a user error as one line, a bug with its traceback
+        record_job_failure(cfg, f"{type(e).__name__}: {one_line(e) or e}")
+        return
+    if not multirun:
+        for r in written:
+            f = r["final"]
+            numbers = (
+                f"val acc {f['val_acc'] * 100:.1f}%, test acc {f['test_acc'] * 100:.1f}%"
+                if f.get("test_acc") is not None
+                else r.get("error") or ""
+            )
+            if r["status"] == "ok" and f["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
+                numbers += " (still at chance level)"
+            print(f"{r['status']}: {r['cell_id']}: {numbers}", file=sys.stderr)
+        if not written:
+            print(
+                f"nothing to run: every cell of this setting has a result in {cfg.out_dir}/cells "
+                "(force=true reruns them)",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"results in {cfg.out_dir}/cells; `python -m bench.report {cfg.out_dir}` writes the report",
+                file=sys.stderr,
+            )
+        if any(r["status"] == "failed" for r in written):
+            sys.exit(1)
+
+
+def cli() -> None:
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us whole; we print them as one line
+    try:
+        # `name` becomes a folder that Hydra creates before main() runs: check it first
+        for arg in sys.argv[1:]:
+            if arg.startswith("name=") and "," not in arg:
+                check_name(arg.split("=", 1)[1])
+        main()
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished cells are kept: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001
+        message = one_line(e)
+        if message is None:
+            raise
+        print(f"bench: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,272 @@
+"""One cell: data -> model -> init -> train -> result file. A job runs the cells of one setting for
+seeds seed .. seed+n_seeds-1, skipping those whose result already exists."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench import models, results
+from bench.config import ConfigError, validate
+from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
+from bench.device import resolve_device, seeded_generators
+from bench.environment import environment
+from bench.identity import cell_axes, cell_config, cell_id, digest, job_cells
+from bench.inits import InitCost, run_init
+from bench.parallel import supports, train_seeds
+from bench.train import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+def init_cache_path(cfg: DictConfig, seed: int) -> Path:
+    """Where initialized weights are kept: keyed by what shapes them only (data inputs, model,
+    activation, init options, seed), not by the labeled fraction or the supervised settings."""
+    key = digest(
+        {
+            "data": data_key(cfg.data),
+            "model": OmegaConf.to_container(cfg.model),
+            "activation": OmegaConf.to_container(cfg.activation),
+            "init": OmegaConf.to_container(cfg.init),
+            "seed": seed,
+            "schema": results.SCHEMA,  # the strategies' code changed with the schema (autoencoder masking)
+        }
+    )
+    return Path(cfg.data.cache_dir) / "inits" / f"{cfg.init.name}-{key}"
+
+
+def initialize_model(
+    cfg: DictConfig, data: Dataset, seed: int, device: torch.device
+) -> tuple[models.Net, InitCost, bool]:
+    """Build the seed's model and run its init strategy; through the cache when `init.cache` is on
+    (the full cost is still charged: it is read back with the weights)."""
+    torch.manual_seed(seed)  # the builder's default init draws from the global RNG
+    model = models.build_model(cfg.model, cfg.activation, data.input_shape, data.num_classes).to(device)
+    init_gen, _ = seeded_generators(seed, device)
+    cache = init_cache_path(cfg, seed) if cfg.init.cache else None
+    if cache is not None and cache.with_suffix(".json").exists():
+        try:
+            model.load_state_dict(torch.load(cache.with_suffix(".pt"), map_location=device, weights_only=True))
+            return model, InitCost(**json.loads(cache.with_suffix(".json").read_text())), True
+        except Exception as e:  # noqa: BLE001 - truncated or corrupt entry: delete it and initialize again
+            log.warning("init cache entry %s could not be read (%s: %s); rebuilding it", cache, type(e).__name__, e)
+            for suffix in (".json", ".pt"):
+                cache.with_suffix(suffix).unlink(missing_ok=True)
+            torch.manual_seed(seed)
+            model = models.build_model(cfg.model, cfg.activation, data.input_shape, data.num_classes).to(device)
+    cost = run_init(cfg.init.name, model, UnlabeledPool(data.x_train, data.background), cfg.init, init_gen)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        # Both files are written under temporary names and renamed: parallel jobs that pretrain the same
+        # entry at once each leave a whole one. The .json goes last: it marks the entry complete.
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, cache.with_suffix(".pt"))
+        tmp.write_text(json.dumps(cost.to_dict()))
+        os.replace(tmp, cache.with_suffix(".json"))
+    return model, cost, False
+
+
+def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> dict:
+    """A result that says 'failed' until the cell finishes and fills it in."""
+    return {
+        "schema": results.SCHEMA,
+        "cell_id": cell_id(cfg, seed),
+        "status": "failed",
+        "error": None,
+        "axes": cell_axes(cfg, seed),
+        "config": cell_config(cfg, seed),
+        "init_cost": InitCost().to_dict(),
+        "init_info": {},
+        "init_cache_hit": False,
+        "curve": [],
+        "final": {},
+        "data_sizes": data_sizes,
+        "engine": "sequential",
+        "env": env,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    }
+
+
+def record_failure(result: dict, e: Exception) -> None:
+    result["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+    result["traceback"] = traceback.format_exc()
+    log.info("cell %s failed: %s", result["cell_id"], result["error"])  # the console hears it once, at the end
+
+
+def finish(result: dict, out: TrainResult | None = None) -> dict:
+    if out is not None:
+        result.update(status=out.status, error=out.error, curve=out.curve, final=out.final)
+    result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    return result
+
+
+def start_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> tuple[dict, models.Net | None]:
+    """The result skeleton and the initialized model (None if the init failed: recorded in the result)."""
+    result = new_result(cfg, seed, data.sizes(), environment(device))
+    try:
+        if cfg.fail_on and cfg.fail_on in result["cell_id"]:
+            raise RuntimeError(f"fail_on={cfg.fail_on!r} matched this cell (a deliberate failure)")
+        model, cost, hit = initialize_model(cfg, data, seed, device)
+    except Exception as e:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
+        record_failure(result, e)
+        return result, None
+    result.update(init_cost=cost.to_dict(), init_info=cost.info, init_cache_hit=hit)
+    return result, model
+
+
+def train_cell(
+    cfg: DictConfig, seed: int, result: dict, model: models.Net, data: Dataset, device: torch.device
+) -> dict:
+    try:
+        out = train(model, data, cfg.train, seeded_generators(seed, device)[1])
+    except Exception as e:  # noqa: BLE001
+        record_failure(result, e)
+        return finish(result)
+    return finish(result, out)
+
+
+def run_cell(cfg: DictConfig, seed: int, data: Dataset, device: torch.device) -> dict:
+    """Train one seed's cell and return its result (status ok, diverged or failed; never raises for a
+    failure inside the cell)."""
+    result, model = start_cell(cfg, seed, data, device)
+    return (
+        finish(result)
+        if model is None
+        else train_cell(cfg, seed, result, model, for_seed(data, cfg.data, seed), device)
+    )
+
+
+def run_cells_together(units: list[tuple[DictConfig, int]], data: Dataset, device: torch.device) -> list[dict]:
+    """Seed-parallel: initialize each cell's model on its own (once per seed: cells of one seed at other
+    learning rates start from a copy of the same weights), then train them all as one batched model,
+    each with its own labeled subset, batch order and learning rate."""
+    started, first_of_seed = [], {}
+    for c, s in units:
+        if s in first_of_seed and first_of_seed[s][1] is not None:
+            r0, m0 = first_of_seed[s]
+            result = new_result(c, s, data.sizes(), r0["env"])
+            for key in ("init_cost", "init_info", "init_cache_hit"):
+                result[key] = copy.deepcopy(r0[key])
+            started.append((c, s, result, copy.deepcopy(m0)))
+            continue
+        result, model = start_cell(c, s, data, device)
+        first_of_seed.setdefault(s, (result, model))
+        started.append((c, s, result, model))
+    ready = [u for u in started if u[3] is not None]
+    done = [finish(r) for _, _, r, m in started if m is None]
+    if len(ready) < 2:
+        return done + [train_cell(c, s, r, m, for_seed(data, c.data, s), device) for c, s, r, m in ready]
+    try:
+        outs = train_seeds(
+            [m for *_, m in ready],
+            [for_seed(data, c.data, s) for c, s, _, _ in ready],
+            ready[0][0].train,
+            [seeded_generators(s, device)[1] for _, s, _, _ in ready],
+            lrs=[c.train.lr for c, *_ in ready],
+        )
+    except Exception as e:  # noqa: BLE001
+        for _, _, r, _ in ready:
+            record_failure(r, e)
+        return done + [finish(r) for _, _, r, _ in ready]
+    for (_, _, r, _), out in zip(ready, outs):
+        r["engine"] = f"seed_parallel x{len(ready)}"
+        done.append(finish(r, out))
+    return done
+
+
+def pending_cells(cfg: DictConfig) -> list[tuple[DictConfig, int]]:
+    return [(c, s) for c, s in job_cells(cfg) if cfg.force or not results.is_done(cfg.out_dir, cell_id(c, s))]
+
+
+def write_failed(units: list[tuple[DictConfig, int]], error: str) -> None:
+    """Record cells that could not even start (bad data files, say) as failed."""
+    for cfg, s in units:
+        result = new_result(cfg, s, {}, {})
+        result["error"] = error
+        results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), finish(result))
+
+
+def run_job(cfg: DictConfig) -> list[dict]:
+    """Validate, then run every pending seed of this setting and write each result. Returns the
+    results written (empty when all existed). ConfigError propagates: nothing has run yet."""
+    validate(cfg)
+    device = resolve_device(cfg.device)
+    exit_with_parent()
+    claimed = [(c, s) for c, s in pending_cells(cfg) if results.claim(cfg.out_dir, cell_id(c, s))]
+    try:
+        return _run_claimed(cfg, claimed, device)
+    finally:
+        for c, s in claimed:
+            results.release(cfg.out_dir, cell_id(c, s))
+
+
+def exit_with_parent() -> None:
+    """In a worker of a parallel launcher: ignore Ctrl-C (the sweep's process reports it once for all)
+    and exit as soon as the sweep's process is gone, so that killing it never leaves a worker holding
+    a gigabyte of memory."""
+    parent = int(os.environ.get("BENCH_PARENT_PID", "0"))
+    if not parent or parent == os.getpid() or any(t.name == "bench-exit-with-parent" for t in threading.enumerate()):
+        return
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(2)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass  # alive, owned by someone else
+
+    threading.Thread(target=watch, name="bench-exit-with-parent", daemon=True).start()
+
+
+def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: torch.device) -> list[dict]:
+    if not units:
+        return []
+    data = load_dataset(cfg.data, device)
+    if cfg.train.batch_size > len(data.labeled_idx):
+        raise ConfigError(
+            "train.batch_size", cfg.train.batch_size, f"must be <= the labeled set ({len(data.labeled_idx)} examples)"
+        )
+    if cfg.train.seed_parallel and len(units) > 1 and supports(cfg.model.name, cfg.activation.name, device.type):
+        # one batch per learning rate where the optimizer cannot take one per model
+        groups = (
+            [units]
+            if cfg.train.optimizer == "sgd"
+            else [[u for u in units if u[0].train.lr == lr] for lr in dict.fromkeys(c.train.lr for c, _ in units)]
+        )
+        cells = (r for g in groups for r in run_cells_together(g, data, device))
+    else:
+        cells = (run_cell(c, s, data, device) for c, s in units)  # one at a time: each written as it ends
+    written = []
+    for result in cells:
+        results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), result)
+        final = result["final"]
+        if result["status"] != "ok":  # the job's log file; the console hears it from the sweep's progress
+            log.info("%s: %s: %s", result["cell_id"], result["status"], result.get("error"))
+        elif final["val_acc"] < 1.5 / data.num_classes:
+            log.info("%s: ok but still at chance level (val acc %.1f%%)", result["cell_id"], final["val_acc"] * 100)
+        else:
+            log.info(
+                "%s: ok, val acc %.1f%%, test acc %.1f%%",
+                result["cell_id"],
+                final["val_acc"] * 100,
+                final["test_acc"] * 100,
+            )
+        written.append(result)
+    return written

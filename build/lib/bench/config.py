@@ -1,0 +1,430 @@
+"""The config schema (dataclasses in Hydra's ConfigStore) and its validation.
+
+Hydra checks types and key names against these dataclasses while it composes the config; `validate`
+checks the values (ranges, allowed names) before any work starts, and raises `ConfigError` with one
+line that names the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+DATASETS = ("mnist5k", "mnist1d", "digits", "mnist", "fashion_mnist", "cifar10")
+RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "orthogonal", "gaussian")
+OPTIMIZERS = ("sgd", "adam")
+EVAL_SCHEDULES = ("log", "every")
+DEVICES = ("auto", "cpu", "cuda")
+CORRUPTIONS = ("masking", "gaussian")
+KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
+LABELED_SUBSETS = ("per_seed", "fixed")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot run. The message is one line: key, bad value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        super().__init__(f"{key}={value!r} is invalid: {allowed}")
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist5k"
+    labeled_fraction: float = 1.0
+    seed: int = 0  # fixes the train/val(/test) split, for every strategy alike
+    # per_seed: seed s draws its own class-stratified labeled subset, shared by every strategy at seed s
+    # (paired comparisons over labeled subsets); fixed: one subset (from data.seed) for every seed
+    labeled_subset: str = "per_seed"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2  # only for datasets without an official test split
+    size: int = 5000  # mnist1d: number of generated samples (train + test)
+    root: str = "data"  # torchvision datasets: where the files are
+    download: bool = False
+    cache_dir: str = ".cache/bench"
+
+
+# One schema per kind in the groups whose options read different keys (model, activation, init): each
+# option accepts only its own keys (`init=random init.noise=0.9` is an error) and a cell's id hashes
+# only what its kind reads. The registries below are where each axis's allowed names come from.
+
+
+@dataclass
+class MlpConfig:
+    name: str = "mlp"
+    depth: int = 2  # hidden layers
+    width: int = 256  # hidden units
+    batchnorm: bool = True
+
+
+@dataclass
+class CnnConfig:
+    name: str = "cnn"
+    depth: int = 2  # convolution blocks
+    channels: List[int] = field(default_factory=lambda: [32, 64])  # channels per block
+    kernel_size: int = 3
+    batchnorm: bool = True
+
+
+@dataclass
+class ActivationConfig:
+    """prelu, tanh, sigmoid: nothing to set."""
+
+    name: str = "relu"
+
+
+@dataclass
+class InplaceActivationConfig(ActivationConfig):
+    """relu, rrelu."""
+
+    inplace: bool = False
+
+
+@dataclass
+class LeakyReluConfig(InplaceActivationConfig):
+    name: str = "leaky_relu"
+    negative_slope: float = 0.01
+
+
+@dataclass
+class MaxoutConfig(ActivationConfig):
+    name: str = "maxout"
+    pieces: int = 2  # k linear pieces, the layer before is k times wider
+
+
+@dataclass
+class InitConfig:
+    name: str = "random"
+    cache: bool = False  # keep the initialized weights on disk, keyed by what shapes them
+
+
+@dataclass
+class RandomInit(InitConfig):
+    name: str = "random"
+    scheme: str = "torch_default"
+    std: float = 0.01  # gaussian only
+
+
+@dataclass
+class LsuvInit(InitConfig):
+    name: str = "lsuv"
+    batch_size: int = 512
+    tol: float = 0.1
+    max_iter: int = 10
+    orthonormal: bool = True
+
+
+@dataclass
+class KrahenbuhlInit(InitConfig):
+    name: str = "krahenbuhl"
+    weights: str = "gaussian"
+    beta: float = 0.0
+    batch_size: int = 512
+    between_layers: bool = True
+    between_tol: float = 0.01
+    between_max_iter: int = 10
+
+
+@dataclass
+class AutoencoderInit(InitConfig):
+    name: str = "autoencoder"
+    corruption: str = "masking"
+    noise: float = 0.2
+    tied: bool = True
+    steps_per_layer: int = 300
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    ae_batch_size: int = 128
+    base_scheme: str = "torch_default"  # the random start that pretraining moves from
+    std: float = 0.01  # base_scheme=gaussian only
+
+
+MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "cnn": CnnConfig}
+ACTIVATION_SCHEMAS: dict[str, type] = {
+    "relu": InplaceActivationConfig,
+    "leaky_relu": LeakyReluConfig,
+    "prelu": ActivationConfig,
+    "rrelu": InplaceActivationConfig,
+    "maxout": MaxoutConfig,
+    "tanh": ActivationConfig,
+    "sigmoid": ActivationConfig,
+}
+INIT_SCHEMAS: dict[str, type] = {
+    "random": RandomInit,
+    "lsuv": LsuvInit,
+    "krahenbuhl": KrahenbuhlInit,
+    "autoencoder": AutoencoderInit,
+}
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    "model": MODEL_SCHEMAS,
+    "activation": ACTIVATION_SCHEMAS,
+    "init": INIT_SCHEMAS,
+}
+MODELS, ACTIVATIONS, INITS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS), tuple(INIT_SCHEMAS)
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    # A list trains every learning rate of it in one job (each its own cells, with the ids a sweep over
+    # train.lr gives), together with the job's seeds in the seed-parallel engine: fewer jobs, bigger batches.
+    lrs: Optional[List[float]] = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    max_steps: int = 1000
+    eval_schedule: str = "log"
+    eval_every: int = 50  # eval_schedule=every
+    eval_resolution: float = 0.05  # eval_schedule=log: next eval at most this share of steps later
+    eval_min_gap: int = 10  # eval_schedule=log: and at least this many steps later
+    eval_batch_size: int = 4096
+    target_val_acc: Optional[float] = None  # stop early once validation accuracy reaches it
+    seed_parallel: bool = True  # train the seeds of one job as one batched model where that is exact
+    compile: bool = False  # torch.compile the model (GPU: fewer launches; changes rounding, so off by default)
+    bf16: bool = False  # bfloat16 autocast for the forward pass (changes the numbers, so off by default)
+
+
+@dataclass
+class ReportConfig:
+    absolute_targets: Any = field(default_factory=dict)  # dataset -> list of accuracies
+    relative_targets: List[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
+    headline_target: float = 0.95  # the relative target of the verdict, heatmap and profiles
+    baseline_init: str = "random"
+    baseline_batchnorm: bool = False
+    bootstrap_resamples: int = 2000
+    confidence: float = 0.95
+    equivalence_margin: float = 1.0  # accuracy points: a verdict row inside +-margin is "equivalent"
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    # typed by the chosen option's own schema (bench/conf/<group>/<option>.yaml extends schema_<kind>)
+    model: Any = MISSING
+    init: Any = MISSING
+    activation: Any = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    name: str = "runs"  # results go to <results_root>/<name>/
+    results_root: str = "results"
+    out_dir: str = "${results_root}/${name}"
+    seed: int = 0
+    n_seeds: int = 1  # one job trains seeds seed .. seed+n_seeds-1 (together where seed_parallel)
+    device: str = "auto"
+    # torch threads per job. CPU reductions split by thread, so the numbers depend on this count: a fixed
+    # default keeps results the same whatever the launcher. 1 costs nothing for the default MLP (1.33 s
+    # a cell at 1 thread, 1.21-1.42 s at 2, on 2 cores). 0: auto, the cores divided by the launcher's jobs
+    # (or submitit's cpus_per_task).
+    threads: int = 1
+    force: bool = False  # rerun a cell even if its result exists
+    dry_run: bool = False  # a sweep only says how many cells it would run and about how long they would take
+    append: bool = False  # add cells whose settings differ from the experiment the results folder holds
+    fail_on: Optional[str] = None  # testing aid: a cell whose id contains this string raises
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+    for group, schemas in GROUP_SCHEMAS.items():
+        for kind, schema in schemas.items():
+            cs.store(group=group, name=f"schema_{kind}", node=schema(name=kind))
+    # The submitit launcher's schemas under our own names, so that bench/conf/hydra/launcher/{slurm,local}.yaml
+    # extend them with project defaults (a file named like the plugin's own config would shadow it).
+    from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
+
+    cs.store(group="hydra/launcher", name="base_submitit_slurm", node=SlurmQueueConf, provider="bench")
+    cs.store(group="hydra/launcher", name="base_submitit_local", node=LocalQueueConf, provider="bench")
+
+
+def _one_of(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, "allowed values are " + ", ".join(allowed))
+
+
+def _positive(key: str, value: float, strict: bool = True) -> None:
+    if value is None or not math.isfinite(value) or value < 0 or (strict and value == 0):
+        raise ConfigError(key, value, "must be " + ("> 0" if strict else ">= 0"))
+
+
+# Train split sizes (train + val, before the labeled subset) and class counts, to check a batch size
+# against the labeled set before any data is loaded.
+def train_pool_size(data: DataConfig) -> int:
+    total = {"mnist5k": 5000, "digits": 1797, "mnist1d": data.size}.get(data.name)
+    if total is not None:  # no official test split: test_fraction of the whole is held out
+        total = int(round(total * (1 - data.test_fraction)))
+    else:
+        total = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}[data.name]
+    return total - int(round(total * data.val_fraction))
+
+
+NUM_CLASSES = {name: 10 for name in DATASETS}
+
+
+def labeled_size(n_train: int, labeled_fraction: float, num_classes: int) -> int:
+    """Lower bound of the labeled subset's size (the exact count is per class, rounded up)."""
+    return max(num_classes, int(math.floor(n_train * labeled_fraction)))
+
+
+def validate_report(r: DictConfig | ReportConfig) -> None:
+    """The report's settings: checked before a sweep trains, and by `python -m bench.report`."""
+    if not (0.5 <= r.confidence < 1):
+        raise ConfigError("report.confidence", r.confidence, "must be in [0.5, 1)")
+    if not isinstance(r.bootstrap_resamples, int) or r.bootstrap_resamples < 100:
+        raise ConfigError("report.bootstrap_resamples", r.bootstrap_resamples, "must be an integer >= 100")
+    if not (0 < r.equivalence_margin <= 100):
+        raise ConfigError("report.equivalence_margin", r.equivalence_margin, "must be in (0, 100] accuracy points")
+    for share in r.relative_targets:
+        if not (0 < share <= 1):
+            raise ConfigError("report.relative_targets", list(r.relative_targets), "each must be in (0, 1]")
+    for dataset, accs in (r.absolute_targets or {}).items():
+        if any(not (0 < float(a) <= 1) for a in accs):
+            raise ConfigError(f"report.absolute_targets.{dataset}", list(accs), "each must be in (0, 1]")
+    _one_of("report.baseline_init", r.baseline_init, INITS)
+    if r.headline_target not in list(r.relative_targets):
+        raise ConfigError(
+            "report.headline_target",
+            r.headline_target,
+            f"must be one of report.relative_targets ({', '.join(f'{t:g}' for t in r.relative_targets)})",
+        )
+
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ConfigError(
+            "name",
+            name,
+            "must be 1-100 letters, digits, '.', '_' or '-', start with a letter "
+            "or digit and hold no '..' (it names a folder under results_root)",
+        )
+
+
+def check_known_keys(node: Any, schema: type, prefix: str = "") -> None:
+    """Every key must be one of the schema's: `+foo=bar` or `+train.lrr=0.1` would otherwise be carried
+    along silently (and change the cell's id)."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node.keys() if hasattr(node, "keys") else []:
+        if key not in fields:
+            group = prefix.rstrip(".")
+            where = (
+                f"{group}={node.get('name')} has no such setting"
+                if group in GROUP_SCHEMAS
+                else (f"is not a setting of {group}" if group else "is not a setting")
+            )
+            raise ConfigError(f"{prefix}{key}", node[key], f"{where}; allowed keys: {', '.join(fields)}")
+        sub = fields[key].type
+        sub = globals().get(sub, sub) if isinstance(sub, str) else sub
+        if not prefix and key in GROUP_SCHEMAS:
+            sub = GROUP_SCHEMAS[key].get(node[key].get("name")) if hasattr(node[key], "get") else None
+        if dataclasses.is_dataclass(sub):
+            check_known_keys(node[key], sub, f"{prefix}{key}.")
+
+
+def _check_random(i) -> None:
+    _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
+    _positive("init.std", i.std)
+
+
+def _check_lsuv(i) -> None:
+    _positive("init.batch_size", i.batch_size)
+    _positive("init.tol", i.tol)
+    _positive("init.max_iter", i.max_iter, strict=False)
+
+
+def _check_krahenbuhl(i) -> None:
+    _one_of("init.weights", i.weights, KRAHENBUHL_WEIGHTS)
+    _positive("init.batch_size", i.batch_size)
+    _positive("init.between_tol", i.between_tol)
+    _positive("init.between_max_iter", i.between_max_iter, strict=False)
+
+
+def _check_autoencoder(i) -> None:
+    _one_of("init.base_scheme", i.base_scheme, RANDOM_SCHEMES)
+    _positive("init.std", i.std)
+    _one_of("init.corruption", i.corruption, CORRUPTIONS)
+    if not (0 <= i.noise < (1 if i.corruption == "masking" else math.inf)):
+        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, >= 0 for gaussian")
+    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
+    _one_of("init.optimizer", i.optimizer, OPTIMIZERS)
+    _positive("init.lr", i.lr)
+    _positive("init.ae_batch_size", i.ae_batch_size)
+
+
+CHECK_INIT = {
+    "random": _check_random,
+    "lsuv": _check_lsuv,
+    "krahenbuhl": _check_krahenbuhl,
+    "autoencoder": _check_autoencoder,
+}
+assert tuple(CHECK_INIT) == INITS
+
+
+def validate(cfg: DictConfig | Config) -> None:
+    """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
+    check_known_keys(cfg, Config)
+    check_name(cfg.name)
+    d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
+    _one_of("data", d.name, DATASETS)
+    if not (0 < d.labeled_fraction <= 1):
+        raise ConfigError("data.labeled_fraction", d.labeled_fraction, "must be in (0, 1]")
+    _one_of("data.labeled_subset", d.labeled_subset, LABELED_SUBSETS)
+    if d.seed < 0:
+        raise ConfigError("data.seed", d.seed, "must be >= 0")
+    if not (0 < d.val_fraction < 1):
+        raise ConfigError("data.val_fraction", d.val_fraction, "must be in (0, 1)")
+    if not (0 < d.test_fraction < 1):
+        raise ConfigError("data.test_fraction", d.test_fraction, "must be in (0, 1)")
+    if d.name == "mnist1d" and d.size < 100:
+        raise ConfigError("data.size", d.size, "must be >= 100")
+    _one_of("model", m.name, MODELS)
+    _positive("model.depth", m.depth)
+    if m.name == "mlp":
+        _positive("model.width", m.width)
+    else:
+        _positive("model.kernel_size", m.kernel_size)
+        if len(m.channels) < m.depth or any(c <= 0 for c in m.channels):
+            raise ConfigError("model.channels", list(m.channels), f"needs {m.depth} positive entries (model.depth)")
+    _one_of("activation", a.name, ACTIVATIONS)
+    if a.name == "maxout" and a.pieces < 2:
+        raise ConfigError("activation.pieces", a.pieces, "must be >= 2")
+    _one_of("init", i.name, INITS)
+    CHECK_INIT[i.name](i)
+    _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
+    _positive("train.lr", t.lr)
+    if t.lrs is not None:
+        if len(t.lrs) == 0 or any(lr is None or not math.isfinite(lr) or lr <= 0 for lr in t.lrs):
+            raise ConfigError("train.lrs", list(t.lrs), "must be null or a non-empty list of values > 0")
+    _positive("train.momentum", t.momentum, strict=False)
+    _positive("train.weight_decay", t.weight_decay, strict=False)
+    _positive("train.batch_size", t.batch_size)
+    _positive("train.max_steps", t.max_steps)
+    _one_of("train.eval_schedule", t.eval_schedule, EVAL_SCHEDULES)
+    _positive("train.eval_every", t.eval_every)
+    _positive("train.eval_resolution", t.eval_resolution)
+    _positive("train.eval_min_gap", t.eval_min_gap)
+    _positive("train.eval_batch_size", t.eval_batch_size)
+    if t.target_val_acc is not None and not (0 < t.target_val_acc <= 1):
+        raise ConfigError("train.target_val_acc", t.target_val_acc, "must be in (0, 1] or null")
+    validate_report(cfg.report)
+    _one_of("device", cfg.device, DEVICES)
+    _positive("threads", cfg.threads, strict=False)
+    _positive("n_seeds", cfg.n_seeds)
+    if cfg.seed < 0:
+        raise ConfigError("seed", cfg.seed, "must be >= 0")
+    labeled = labeled_size(train_pool_size(d), d.labeled_fraction, NUM_CLASSES[d.name])
+    if t.batch_size > labeled:
+        raise ConfigError(
+            "train.batch_size",
+            t.batch_size,
+            f"must be <= the labeled set ({labeled} examples of {d.name} at "
+            f"data.labeled_fraction={d.labeled_fraction})",
+        )

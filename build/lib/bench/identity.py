@@ -1,0 +1,141 @@
+"""What a cell is: its config, its axes, its id, and the settings that define the experiment a results
+folder holds. Pure functions of the composed config: the sweep's preflight uses them without importing
+the training stack."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Keys that say where or how a cell runs, not what it computes: left out of its identity.
+NON_SEMANTIC_KEYS = (
+    "name",
+    "results_root",
+    "out_dir",
+    "force",
+    "device",
+    "threads",
+    "n_seeds",
+    "fail_on",
+    "report",
+    "append",
+    "dry_run",
+)
+NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
+# The grid's axes: a results folder holds many values of these, one value of everything else.
+AXIS_KEYS = (
+    "data.name",
+    "model.name",
+    "init.name",
+    "activation.name",
+    "model.batchnorm",
+    "data.labeled_fraction",
+    "train.lr",
+    "train.lrs",
+    "seed",
+)
+# A config group's keys are read only by the group's choice (init.noise by the autoencoder): they are
+# named with it, init[autoencoder].noise, so that cells of other choices never conflict over them.
+CHOICE_GROUPS = ("data", "model", "init", "activation")
+
+
+def job_cells(cfg: DictConfig) -> list[tuple[DictConfig, int]]:
+    """The cells of one job: (the cell's config, its seed) for every learning rate of `train.lrs` (or
+    the one `train.lr`) and every seed seed .. seed+n_seeds-1. A cell's config has a single train.lr, so
+    its id is the same whether its learning rate came from a list or from a sweep over train.lr."""
+    lrs = list(cfg.train.lrs) if cfg.train.lrs is not None else [cfg.train.lr]
+    configs = []
+    for lr in lrs:
+        c = copy.deepcopy(cfg)
+        c.train.lr, c.train.lrs = float(lr), None
+        configs.append(c)
+    return [(c, s) for c in configs for s in range(cfg.seed, cfg.seed + cfg.n_seeds)]
+
+
+def cell_config(cfg: DictConfig, seed: int) -> dict:
+    """The resolved config of one seed's cell, as stored in its result."""
+    c = OmegaConf.to_container(cfg, resolve=True)
+    c["seed"], c["n_seeds"] = seed, 1
+    return c
+
+
+def digest(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def cell_id(cfg: DictConfig, seed: int) -> str:
+    """A readable name plus a hash of every setting that changes the numbers, so the same cell always
+    lands in the same folder and any other change lands in a new one."""
+    c = cell_config(cfg, seed)
+    a = cell_axes(cfg, seed)
+    name = (
+        f"{a['dataset']}-{a['model']}-{a['init']}-{a['activation']}-bn{int(a['batchnorm'])}"
+        f"-f{a['labeled_fraction']:g}-lr{a['lr']:g}-s{seed}"
+    )
+    return f"{name}-{digest(semantic_config(c))}"
+
+
+def cell_axes(cfg: DictConfig, seed: int) -> dict:
+    return {
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "init": cfg.init.name,
+        "activation": cfg.activation.name,
+        "batchnorm": bool(cfg.model.batchnorm),
+        "labeled_fraction": float(cfg.data.labeled_fraction),
+        "lr": float(cfg.train.lr),
+        "seed": int(seed),
+    }
+
+
+def semantic_config(c: dict) -> dict:
+    """A cell's stored config without the keys that do not change its numbers."""
+    semantic = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS}
+    semantic["data"] = {k: v for k, v in c["data"].items() if k not in NON_SEMANTIC_DATA_KEYS}
+    return semantic
+
+
+def experiment_settings(c: dict) -> dict[str, Any]:
+    """The flat settings of a cell's stored config that its results folder must share with every other
+    cell in it: every key that changes the numbers except the grid axes."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            flat[prefix] = node
+
+    semantic = semantic_config(c)
+    for group in CHOICE_GROUPS:
+        node = semantic.pop(group, {}) or {}
+        choice = node.get("name")
+        walk(f"{group}[{choice}]", {k: v for k, v in node.items() if f"{group}.{k}" not in AXIS_KEYS})
+    walk("", {k: v for k, v in semantic.items() if k != "seed"})
+    for key in AXIS_KEYS:
+        group, _, field = key.partition(".")
+        if field and group not in CHOICE_GROUPS:
+            flat.pop(key, None)
+    return flat
+
+
+def conflicts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Keys both settings hold with different values: key -> (value in a, value in b)."""
+    return {k: (a[k], b[k]) for k in sorted(set(a) & set(b)) if json.dumps(a[k]) != json.dumps(b[k])}
+
+
+AD_HOC_NAME = "runs"  # the default `name`: single runs started without one
+
+
+def single_run_dir(cfg: DictConfig) -> str:
+    """Where a single run's results go: results_root/name, and for ad-hoc runs (the default name) a
+    folder of their own settings, results/runs/<hash>, so single runs of different settings never
+    share a folder (sweeps keep results/<name>, checked by the folder's experiment record)."""
+    if cfg.name != AD_HOC_NAME:
+        return str(cfg.out_dir)
+    return f"{cfg.out_dir}/{digest(experiment_settings(cell_config(*job_cells(cfg)[0])))[:8]}"

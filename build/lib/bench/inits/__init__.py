@@ -1,0 +1,47 @@
+"""Init strategies: one module per strategy, each with
+`initialize(model, unlabeled, cfg, generator) -> InitCost` (see docs/design.md).
+
+`unlabeled` is a `bench.data.UnlabeledPool` (inputs only, never labels), `cfg` the `init` config
+node, `generator` a CPU torch.Generator seeded from the cell's seed. `run_init` dispatches by name and
+times the call, so every strategy's cost is measured the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import torch
+from torch import nn
+
+from bench.config import INITS, ConfigError
+from bench.device import sync
+from bench.inits.base import InitCost
+
+STRATEGIES = {
+    "random": "bench.inits.random_init",
+    "lsuv": "bench.inits.lsuv",
+    "krahenbuhl": "bench.inits.krahenbuhl",
+    "autoencoder": "bench.inits.autoencoder",
+}
+assert tuple(STRATEGIES) == INITS
+
+
+def get_strategy(name: str):
+    if name not in STRATEGIES:
+        raise ConfigError("init", name, "allowed values are " + ", ".join(STRATEGIES))
+    return importlib.import_module(STRATEGIES[name]).initialize
+
+
+def run_init(name: str, model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:
+    initialize = get_strategy(name)
+    device = next(model.parameters()).device
+    sync(device)
+    start = time.perf_counter()
+    cost = initialize(model, unlabeled, cfg, generator)
+    sync(device)
+    cost.seconds = time.perf_counter() - start
+    return cost
+
+
+__all__ = ["InitCost", "STRATEGIES", "get_strategy", "run_init"]

@@ -1,0 +1,504 @@
+"""Build the report of a results folder: numbers from bench.metrics, figures from .plots, rendered to
+Markdown and to a self-contained HTML page (figures embedded), plus cells/curves tables for users'
+own analysis. Everything is recomputed from the stored results on every call."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup, escape
+
+from bench import metrics
+from bench.config import validate_report
+from bench.report import plots
+from bench.results import load_results
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+
+
+def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> str:
+    def f(v):
+        return "inf" if np.isinf(v) else ("?" if np.isnan(v) else format(v, fmt))
+
+    if np.isnan(median):
+        return ""
+    head = never if np.isinf(median) else format(median, fmt)
+    return f"{head} [{f(lo)}, {f(hi)}]"
+
+
+def fmt_seconds(v: float) -> str:
+    """Seconds at a precision that reads: 12 s, 3.1 s, 70 ms, 66 µs."""
+    if not np.isfinite(v):
+        return ""
+    if v >= 10:
+        return f"{v:,.0f} s"
+    if v >= 1:
+        return f"{v:.1f} s"
+    return f"{v * 1e3:.0f} ms" if v >= 1e-3 else f"{v * 1e6:.0f} µs"
+
+
+def fmt_count(v: float) -> str:
+    return f"{int(round(v)):,}" if np.isfinite(v) else ""
+
+
+def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = True) -> pd.DataFrame:
+    """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'."""
+    s = summary.copy()
+    s["cell"] = [
+        _fmt_interval(m, lo, hi, fmt, never) + (f" {r}/{n}" if with_share else "")
+        for m, lo, hi, r, n in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"])
+    ]
+    s["BN"] = s["batchnorm"].map({True: "yes", False: "no"})
+    t = s.pivot_table(index=["init", "activation", "BN"], columns="labeled_fraction", values="cell", aggfunc="first")
+    t.columns = [f"{c:g} labeled" for c in t.columns]
+    return t.fillna("no cells").reset_index()  # a blank says why: nothing of this group ran there
+
+
+def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
+    sec = Section("What was run")
+    envs = all_cells["env_json"].dropna()
+    env = json.loads(envs.iloc[0]) if len(envs) else {}
+    axes = {
+        a: ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(all_cells[a].dropna().unique()))
+        for a in ["dataset", "model", "init", "activation", "batchnorm", "labeled_fraction", "lr", "seed"]
+    }
+    grid = pd.DataFrame({"axis": list(axes), "values": list(axes.values())})
+    sec.tables.append(("Grid", grid))
+    status = all_cells["status"].value_counts().to_dict()
+    first_charge = all_cells[~all_cells["init_cache_hit"].fillna(False).astype(bool)]
+    compute = first_charge["init_seconds"].fillna(0).sum() + all_cells["train_seconds"].fillna(0).sum()
+    sizes = all_cells.groupby(["dataset", "labeled_fraction"])["labeled_size"].first().reset_index()
+    sizes = sizes.merge(
+        all_cells.groupby("dataset")[["train_size", "val_size", "test_size"]].first().reset_index(), on="dataset"
+    )
+    sec.tables.append(("Dataset sizes (examples)", sizes))
+    sec.text += [
+        f"Results folder: `{out_dir}`; {len(all_cells):,} cells "
+        f"({', '.join(f'{v:,} {k}' for k, v in sorted(status.items()))}); "
+        f"{all_cells['seed'].nunique()} seeds per setting.",
+        f"Device: {', '.join(sorted(set(all_cells['device'].dropna())))}"
+        + (
+            f" ({env.get('device_name')}, {env.get('threads')} torch "
+            f"thread{'s' if env.get('threads') != 1 else ''} per job)"
+            if env
+            else ""
+        )
+        + ". "
+        + (
+            f"Python {env.get('python')}, torch {env.get('torch')}, torchvision {env.get('torchvision')}, "
+            f"numpy {env.get('numpy')}, hydra {env.get('hydra')}; bench at git {str(env.get('git_sha'))[:10]}"
+            f"{' (with local changes)' if env.get('git_dirty') else ''}."
+            if env
+            else ""
+        ),
+        f"Total compute: {compute:.0f} s (training, plus each init once; a cached pretraining is charged to "
+        f"every cell that uses it in the tables but counted once here).",
+        "Each group is shown at its own best learning rate, chosen on median final validation accuracy "
+        "(never on test accuracy). Intervals are 95% percentile-bootstrap intervals of the median over seeds; "
+        "k/n is the share of seeds that reached the target; a median reads `> max_steps` when half or fewer did.",
+    ]
+    return sec
+
+
+def _points(d: float, lo: float, hi: float) -> str:
+    if np.isnan(d):
+        return ""
+    return f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+
+
+def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
+    t = v[["dataset", "model", "activation", "labeled_fraction", "rival", "n_pairs"]].copy()
+    t = t.rename(columns={"labeled_fraction": "labeled fraction", "n_pairs": "paired seeds"})
+    t["outcome"] = v["outcome"]
+    t[f"test acc, AE minus rival (points, {conf:.0%} CI)"] = [
+        _points(d, lo, hi) for d, lo, hi in zip(v["test_acc_diff"], v["test_acc_lo"], v["test_acc_hi"])
+    ]
+    t["Holm p"] = [f"{p:.2g}" if np.isfinite(p) else "" for p in v["p_holm"]]
+    t["detectable (points)"] = [f"{d * 100:.1f}" if np.isfinite(d) else "" for d in v["detectable"]]
+    t["seeds to settle"] = [
+        "" if o != "inconclusive" else (str(n) if n is not None and n == n else "> 1000")
+        for o, n in zip(v["outcome"], v["settle_seeds"])
+    ]
+    t["steps ratio rival/AE"] = [
+        f"{r:.2f} [{lo:.2f}, {hi:.2f}] over the {k} seeds both reached"
+        if np.isfinite(r)
+        else f"not computed: target reached by AE in {a}, by the rival in {b} of {n} seeds"
+        for r, lo, hi, k, n, a, b in zip(
+            v["speedup"],
+            v["speedup_lo"],
+            v["speedup_hi"],
+            v["speedup_n"],
+            v["n_pairs"],
+            v["ae_reached"],
+            v["rival_reached"],
+        )
+    ]
+    t["per-seed differences (points)"] = [" ".join(f"{d * 100:+.1f}" for d in ds) for ds in v["diffs"]]
+    return t
+
+
+def verdict_section(
+    v: pd.DataFrame,
+    cells: pd.DataFrame,
+    head_reached: pd.DataFrame,
+    conf: float,
+    margin: float,
+    all_cells: pd.DataFrame,
+    plots_dir: Path,
+) -> Section:
+    sec = Section("Verdict: does autoencoder pretraining still help with BatchNorm, ReLU-family and LSUV/Krähenbühl?")
+    if v.empty:
+        sec.text.append(
+            "Not computable from these cells: it needs `autoencoder` and `lsuv` or `krahenbuhl` cells with "
+            "BatchNorm and a ReLU-family activation."
+        )
+        return sec
+    both = metrics.verdict(cells, head_reached, conf, margin, all_rivals=True)
+    subsets = sorted(set(all_cells["labeled_subset"].dropna()))
+    design = {
+        "per_seed": "each seed draws its own labeled subset, and every strategy at that seed trains on the "
+        "same subset in the same batch order",
+        "fixed": "every seed trains on one fixed labeled subset (data.labeled_subset=fixed), so the verdict "
+        "speaks about that subset only",
+    }
+    sec.text += [
+        "Autoencoder pretraining against the better of LSUV and Krähenbühl, chosen per workload on median final "
+        "validation accuracy (a tie goes to the higher mean, then alphabetically); every arm at its own best "
+        "learning rate, chosen on validation accuracy.",
+        f"Design: {'; '.join(design.get(s, s) for s in subsets)}. Cells are compared seed by seed: the numbers are "
+        f"paired differences of test accuracy (AE minus rival), with a paired t {conf:.0%} interval.",
+        f"Each row ends in one word: **helps** or **hurts** when the paired t test rejects no difference at "
+        f"{1 - conf:.0%} after Holm's correction over the {len(v)} verdict rows; **equivalent** when the whole "
+        f"interval lies within ±{margin * 100:g} accuracy points (`report.equivalence_margin`); **inconclusive** "
+        f"otherwise, and always with fewer than {metrics.MIN_PAIRS} paired seeds. 'Detectable' is the smallest "
+        "difference these seeds find 80% of the time at the observed spread.",
+    ]
+    for (dataset, model, act), g in v.groupby(["dataset", "model", "activation"]):
+        sec.text.append(f"**{dataset} {model}, {act}:**")
+        sec.text += [f"- {s}" for s in g.sort_values("labeled_fraction")["sentence"]]
+    sec.tables.append(("Verdict numbers", verdict_table(v, conf)))
+    sec.images += plots.forest(v, margin, conf, plots_dir)
+    t = verdict_table(both, conf)
+    t.insert(5, "chosen", ["yes" if c else "" for c in both["chosen"]])
+    t.insert(6, "why", both["rival_rule"].where(both["chosen"], ""))
+    sec.tables.append(("Pretraining against each of LSUV and Krähenbühl (Holm over these rows)", t))
+    return sec
+
+
+def write_report(out_dir: str | Path, report_cfg) -> list[Path]:
+    """Write report.md, report.html, plots/*.png, cells.csv, cells.parquet and curves.parquet into
+    out_dir from whatever cells it holds; returns their paths (report.md first)."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # never-reached targets are inf by design
+        return _write_report(Path(out_dir), report_cfg)
+
+
+def _write_report(out_dir: Path, report_cfg) -> list[Path]:
+    validate_report(report_cfg)
+    all_cells, curves, problems = load_results(out_dir)
+    if all_cells.empty and not problems:
+        raise FileNotFoundError(f"no cells under {out_dir}/cells")
+    all_cells, others, differing = metrics.one_configuration(all_cells)
+    curves = curves[curves["cell_id"].isin(all_cells["cell_id"])]
+    sections = [run_section(all_cells, out_dir)]
+    if not others.empty:
+        sections[0].text.insert(
+            0,
+            f"**This folder holds more than one configuration.** {len(others)} cells differ from the other "
+            f"{len(all_cells)} in {', '.join(f'`{k}`' for k in differing)}; they are left out of every table and "
+            "plot below (never pooled as seeds) and listed under 'Failed, diverged and left-out cells'.",
+        )
+    targets = metrics.make_targets(
+        all_cells, dict(report_cfg.absolute_targets or {}), list(report_cfg.relative_targets)
+    )
+    usable = all_cells[all_cells["status"] != "failed"]
+    reached_all = (
+        metrics.all_reach(usable, curves, targets)
+        if not usable.empty
+        else pd.DataFrame(columns=["cell_id", "target", "target_acc", "reached", "steps", "seconds"])
+    )
+    verdict = pd.DataFrame()
+    if not usable.empty:
+        more, verdict = analysis_sections(all_cells, curves, reached_all, targets, report_cfg, out_dir / "plots")
+        sections = [more[0], *sections, *more[1:]]  # the verdict first: the question the harness exists for
+        if not others.empty:
+            more[0].text.insert(0, sections[1].text[0])
+    else:
+        sections.append(
+            Section(
+                "No results",
+                [
+                    "No cell of this folder finished training, so there is nothing to "
+                    "compare; the cells and their errors are listed below."
+                ],
+            )
+        )
+    sections.append(problems_section(all_cells, others, problems))
+    return write_outputs(out_dir, sections, all_cells, curves, reached_all, verdict)
+
+
+def analysis_sections(
+    all_cells: pd.DataFrame, curves: pd.DataFrame, reached_all: pd.DataFrame, targets: list, report_cfg, plots_dir: Path
+) -> tuple[list[Section], pd.DataFrame]:
+    """The verdict, test accuracy, steps and time to each target, and curves, profiles and init cost;
+    and the verdict's rows."""
+    conf, n_boot = float(report_cfg.confidence), int(report_cfg.bootstrap_resamples)
+    cells = metrics.best_lr(all_cells)
+    reached = reached_all[reached_all["cell_id"].isin(cells["cell_id"])]
+    headline = metrics.Target(
+        metrics.relative_name(report_cfg.headline_target), "relative", float(report_cfg.headline_target)
+    )
+    sections = []
+
+    # The verdict first: the question the harness exists for.
+    head_reached = reached[reached["target"] == headline.name]
+    margin = float(report_cfg.equivalence_margin) / 100
+    verdict = metrics.verdict(cells, head_reached, conf, margin)
+    sections.append(verdict_section(verdict, cells, head_reached, conf, margin, all_cells, plots_dir))
+
+    # Final test accuracy.
+    acc = metrics.summarize(cells, "test_acc", metrics.GROUP, conf, n_boot, censored=False)
+    sec = Section("Final test accuracy")
+    for (dataset, model), g in acc.groupby(["dataset", "model"]):
+        g = g.assign(median=g["median"] * 100, lo=g["lo"] * 100, hi=g["hi"] * 100)
+        sec.tables.append((f"{dataset} {model}: test accuracy (%)", wide_table(g, ".1f", "", with_share=False)))
+    sec.text.append(
+        f"Each group at its chosen learning rate; median over seeds with its {conf:.0%} bootstrap interval."
+    )
+    sec.images += plots.accuracy_vs_fraction(cells, plots_dir)
+    sec.images += plots.accuracy_grid(cells, plots_dir)
+    sec.images += plots.lr_sensitivity(all_cells, plots_dir)
+    sections.append(sec)
+
+    # Steps and time to each target.
+    for target in targets:
+        r = reached[reached["target"] == target.name].merge(cells, on="cell_id")
+        sec = Section(f"Steps and time to {target.name}")
+        for (dataset, model), g in r.groupby(["dataset", "model"]):
+            # a workload where no cell reached the target is named once, not shown as a column of 'not reached'
+            hit = g.groupby("labeled_fraction")["reached"].any()
+            for frac in hit.index[~hit.to_numpy()]:
+                best = g.loc[g["labeled_fraction"] == frac, "final_val_acc"].max()
+                sec.text.append(
+                    f"- {dataset} {model} at {frac:g} labeled: no cell reached {target.name} (the best final "
+                    f"validation accuracy there was {best * 100:.1f}%); left out of the tables below."
+                )
+            g = g[g["labeled_fraction"].isin(hit.index[hit.to_numpy()])]
+            if g.empty:
+                continue
+            max_steps = int(g["max_steps"].max()) if g["max_steps"].notna().any() else 0
+            s = metrics.summarize(g, "steps", metrics.GROUP, conf, n_boot)
+            sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, ".0f", f"> {max_steps}")))
+            t = metrics.summarize(g, "seconds", metrics.GROUP, conf, n_boot)
+            sec.tables.append(
+                (f"{dataset} {model}: seconds to {target.name} (init included)", wide_table(t, ".2f", "not reached"))
+            )
+        if target == headline:
+            sec.images += plots.steps_heatmap(reached, cells, target.name, plots_dir)
+            sp = metrics.speedups(
+                r[["cell_id", "steps"]],
+                cells,
+                report_cfg.baseline_init,
+                bool(report_cfg.baseline_batchnorm),
+                conf,
+                n_boot,
+            )
+            if not sp.empty:
+                sp = sp.assign(
+                    **{
+                        "speed-up": [
+                            "never reached (in most seeds)"
+                            if p == 0
+                            else _fmt_interval(p, lo, hi, ".2f", "inf (baseline never reached)")
+                            for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])
+                        ]
+                    }
+                )
+                sec.tables.append(
+                    (
+                        f"Speed-up in steps against {report_cfg.baseline_init} init "
+                        f"{'with' if report_cfg.baseline_batchnorm else 'without'} BatchNorm (>1: faster)",
+                        sp[metrics.WORKLOAD + ["activation", "init", "batchnorm", "speed-up"]],
+                    )
+                )
+        sections.append(sec)
+
+    sec = Section("Learning curves, profiles and init cost")
+    prof = metrics.performance_profiles(head_reached, cells)
+    sec.text.append(
+        f"Performance profiles over workloads (dataset x model x labeled fraction) for '{headline.name}': "
+        "the share of workloads on which a strategy is within tau of the fastest (AlgoPerf)."
+    )
+    sec.images += plots.profiles(prof, headline.name, plots_dir)
+    sec.images += plots.init_cost(all_cells[all_cells["status"] != "failed"], plots_dir)
+    cost = (
+        all_cells.groupby("init")[
+            ["init_seconds", "init_forward_passes", "init_backward_passes", "init_samples", "init_steps"]
+        ]
+        .median()
+        .reset_index()
+    )
+    cost = pd.DataFrame(
+        {
+            "init": cost["init"],
+            "seconds": cost["init_seconds"].map(fmt_seconds),
+            "forward passes": cost["init_forward_passes"].map(fmt_count),
+            "backward passes": cost["init_backward_passes"].map(fmt_count),
+            "samples": cost["init_samples"].map(fmt_count),
+            "optimizer steps": cost["init_steps"].map(fmt_count),
+        }
+    )
+    sec.tables.append(
+        (
+            "Init cost per strategy (median over cells). Passes are whole-network equivalents by multiply-adds: "
+            "a pass that stops partway, or runs one block and its decoder, counts its share; one training step is "
+            "one forward and one backward pass",
+            cost,
+        )
+    )
+    sec.images += plots.learning_curves(curves, cells, plots_dir)
+    sections.append(sec)
+    return sections, verdict
+
+
+def problems_section(all_cells: pd.DataFrame, others: pd.DataFrame, problems: list[str]) -> Section:
+    bad = all_cells[all_cells["status"] != "ok"]
+    sec = Section("Failed, diverged and left-out cells")
+    if bad.empty and others.empty and not problems:
+        sec.text.append("None.")
+    if not bad.empty:
+        sec.tables.append(("Cells not ok", bad[["cell_id", "status", "error"]].reset_index(drop=True)))
+    if not others.empty:
+        sec.tables.append(
+            ("Cells of another configuration (left out)", others[["cell_id", "status"]].reset_index(drop=True))
+        )
+    for p in problems:
+        sec.text.append(f"- unreadable, left out: {p}")
+    return sec
+
+
+def write_outputs(
+    out_dir: Path,
+    sections: list[Section],
+    all_cells: pd.DataFrame,
+    curves: pd.DataFrame,
+    reached_all: pd.DataFrame,
+    verdict: pd.DataFrame,
+) -> list[Path]:
+    """Machine-readable tables (one row per cell with its steps and seconds to every target), then the
+    Markdown and HTML pages, each written whole or not at all."""
+    wide = reached_all.pivot_table(index="cell_id", columns="target", values=["steps", "seconds"], aggfunc="first")
+    wide.columns = [f"{v} to {t}" for v, t in wide.columns]
+    table = all_cells.drop(columns=["env_json"]).merge(wide.reset_index(), on="cell_id", how="left")
+    table["selected_lr"] = table["cell_id"].isin(metrics.best_lr(all_cells)["cell_id"])
+    table.to_csv(out_dir / "cells.csv", index=False)
+    table.to_parquet(out_dir / "cells.parquet", index=False)
+    curves.to_parquet(out_dir / "curves.parquet", index=False)
+    # the verdict's rows, one sentence each among them (what the sweep prints at its end)
+    verdict.assign(
+        **{c: verdict[c].map(lambda v: " ".join(f"{x:g}" for x in v)) for c in ("diffs", "seeds") if c in verdict}
+    ).to_csv(out_dir / "verdict.csv", index=False)
+
+    title = f"bench report: {out_dir.name}"
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    for path, text in ((md, render_markdown(title, sections, out_dir)), (page, render_html(title, sections))):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return [md, page, out_dir / "cells.csv", out_dir / "cells.parquet", out_dir / "curves.parquet"]
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    """pandas' own Markdown (tabulate); numbers are formatted as strings before they get here."""
+    return df.to_markdown(index=False, floatfmt=".4g", missingval="", disable_numparse=True)
+
+
+def render_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        f"# {title}",
+        f"_Generated {now} from the stored results; rerun `python -m bench.report {out_dir}` to refresh._",
+    ]
+    for s in sections:
+        parts.append(f"## {s.title}")
+        parts += s.text
+        parts += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in s.images]  # figures, then details
+        for caption, t in s.tables:
+            parts += [f"**{caption}**", _md_table(t)]
+    return "\n\n".join(parts) + "\n"
+
+
+HTML_TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; font-size: 12px; } td, th { border: 1px solid #ccc; padding: 2px 6px; }
+img { max-width: 100%; } nav ol { columns: 2; }
+</style></head>
+<body>
+<h1>{{ title }}</h1>
+<nav><b>Contents</b><ol>
+{% for s in sections %}<li><a href="#s{{ loop.index }}">{{ s.title }}</a></li>{% endfor %}
+</ol></nav>
+{% for s in sections %}
+<h2 id="s{{ loop.index }}">{{ s.title }}</h2>
+{% for block in s.blocks %}{% if block.bullets %}<ul>{% for item in block.bullets %}<li>{{ item }}</li>{% endfor %}</ul>
+{% else %}<p>{{ block.text }}</p>
+{% endif %}{% endfor %}
+{% for image in s.images %}<figure><img alt="{{ image.alt }}" src="data:image/png;base64,{{ image.data }}"></figure>
+{% endfor %}
+{% for caption, table in s.tables %}<h4>{{ caption }}</h4>
+{{ table }}
+{% endfor %}
+{% endfor %}
+</body></html>
+""")
+
+
+def _inline(t: str) -> Markup:
+    """Markdown's **bold** and `code` in one line of text, escaped otherwise."""
+    t = str(escape(t))
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", t))
+
+
+def _blocks(lines: list[str]) -> list[dict]:
+    """Paragraphs and runs of '- ' bullets, as the template takes them."""
+    out: list[dict] = []
+    for line in lines:
+        if line.startswith("- "):
+            if not (out and "bullets" in out[-1]):
+                out.append({"bullets": []})
+            out[-1]["bullets"].append(_inline(line[2:]))
+        else:
+            out.append({"text": _inline(line)})
+    return out
+
+
+def render_html(title: str, sections: list[Section]) -> str:
+    """One self-contained page: the figures embedded, a table of contents, the tables as pandas writes them."""
+    return HTML_TEMPLATE.render(
+        title=title,
+        sections=[
+            {
+                "title": s.title,
+                "blocks": _blocks(s.text),
+                "images": [{"alt": p.stem, "data": base64.b64encode(p.read_bytes()).decode()} for p in s.images],
+                "tables": [(c, Markup(t.to_html(index=False, na_rep=""))) for c, t in s.tables],
+            }
+            for s in sections
+        ],
+    )

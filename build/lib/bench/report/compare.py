@@ -1,0 +1,115 @@
+"""`python -m bench.report A --against B`: two results folders of the same grid side by side (two commits,
+two machines, two sets of seeds): the verdict rows of each and which changed, per strategy the change in
+median test accuracy and steps-to-target, and an A/A check: every strategy of A against itself in B,
+seeds paired by rank, which should claim a difference in about 1 - confidence of the rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import metrics
+from bench.results import load_results
+
+CONTRADICTIONS = {frozenset({"helps", "hurts"}), frozenset({"helps", "equivalent"}), frozenset({"hurts", "equivalent"})}
+
+
+def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(cells at their chosen learning rate with steps to the headline target, verdict rows, all cells)."""
+    all_cells, curves, _ = load_results(folder)
+    all_cells, _, _ = metrics.one_configuration(all_cells)
+    cells = metrics.best_lr(all_cells)
+    target = metrics.Target(
+        metrics.relative_name(report_cfg.headline_target), "relative", float(report_cfg.headline_target)
+    )
+    reached = metrics.reach(all_cells[all_cells["status"] != "failed"], curves, target)
+    v = metrics.verdict(cells, reached, float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100)
+    return cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left"), v, all_cells
+
+
+def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) -> pd.DataFrame:
+    """Each setting of A (strategy group and learning rate) against the same setting in B, seeds paired
+    by rank: when the folders differ only in their seeds, any claim is a false one."""
+    rows = []
+    keys = metrics.GROUP + ["lr"]
+    for key, ga in a[a["status"] != "failed"].groupby(keys, dropna=False):
+        gb = b[b["status"] != "failed"]
+        for k, v in zip(keys, key):
+            gb = gb[gb[k] == v]
+        xa = ga.sort_values("seed")["test_acc"].to_numpy(float)
+        xb = gb.sort_values("seed")["test_acc"].to_numpy(float)
+        n = min(len(xa), len(xb))
+        if n == 0:
+            continue
+        c = metrics.paired_t(xa[:n] - xb[:n], confidence)
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "n": c.n,
+                "diff": c.mean,
+                "lo": c.lo,
+                "hi": c.hi,
+                "p": c.p,
+                "claim": metrics.outcome(c, c.p, margin, 1 - confidence) in ("helps", "hurts"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
+    conf, margin = float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100
+    cells_a, va, all_a = folder_numbers(folder_a, report_cfg)
+    cells_b, vb, all_b = folder_numbers(folder_b, report_cfg)
+    key = metrics.WORKLOAD + ["activation"]
+    parts = [f"# {folder_a} against {folder_b}", "## Verdict rows"]
+    if va.empty or vb.empty:
+        parts.append("No verdict in one of the folders.")
+    else:
+        both = va[key + ["rival", "outcome", "test_acc_diff"]].merge(
+            vb[key + ["rival", "outcome", "test_acc_diff"]], on=key, how="outer", suffixes=(" A", " B")
+        )
+        both["changed"] = np.where(both["outcome A"] != both["outcome B"], "yes", "")
+        both["contradiction"] = [
+            "yes" if frozenset({x, y}) in CONTRADICTIONS else "" for x, y in zip(both["outcome A"], both["outcome B"])
+        ]
+        for col in ("test_acc_diff A", "test_acc_diff B"):
+            both[col] = [f"{v * 100:+.1f}" if pd.notna(v) else "" for v in both[col]]
+        parts.append(both.to_markdown(index=False))
+        parts.append(
+            f"{(both['contradiction'] == 'yes').sum()} of {len(both)} rows contradict each other "
+            "(helps against hurts or equivalent)."
+        )
+    med = lambda c: c.groupby(metrics.GROUP)[["test_acc", "steps"]].median()  # noqa: E731
+    per = (
+        med(cells_a)
+        .merge(med(cells_b), left_index=True, right_index=True, how="outer", suffixes=(" A", " B"))
+        .reset_index()
+    )
+    per["test acc change (points)"] = ((per["test_acc B"] - per["test_acc A"]) * 100).round(1)
+    per["steps change (B/A)"] = [
+        "neither reached"
+        if np.isinf(x) and np.isinf(y)
+        else "A not reached"
+        if np.isinf(x)
+        else "B not reached"
+        if np.isinf(y)
+        else f"{y / x:.2f}"
+        for x, y in zip(per["steps A"], per["steps B"])
+    ]
+    parts += [
+        "## Per strategy (medians over seeds, each at its chosen learning rate)",
+        per[metrics.GROUP + ["test acc change (points)", "steps change (B/A)"]].to_markdown(index=False),
+    ]
+    aa = aa_rows(all_a, all_b, conf, margin)
+    if not aa.empty:
+        shown = aa.assign(**{c: (aa[c] * 100).round(2) for c in ("diff", "lo", "hi")})
+        parts += [
+            "## A/A check: each setting against itself in the other folder",
+            f"{int(aa['claim'].sum())} of {len(aa)} settings (strategy and learning rate) claim a difference in "
+            f"test accuracy at {1 - conf:.0%}, seeds paired by rank (no multiplicity correction; about "
+            f"{1 - conf:.0%} expected when the two folders differ only in their seeds). Points:",
+            shown.to_markdown(index=False),
+        ]
+    return "\n\n".join(parts) + "\n"

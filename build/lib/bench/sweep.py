@@ -1,0 +1,342 @@
+"""Hydra callbacks for a sweep: check every cell of the grid before any runs, show progress while
+the launcher works (by watching the results folder, so it works with any launcher), then write the
+report and exit non-zero if a cell failed, naming it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra import compose
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from bench import results
+from bench.config import NUM_CLASSES, ConfigError, validate
+from bench.errors import one_line
+from bench.identity import cell_config, cell_id, experiment_settings, job_cells
+from bench.results import REPORT_CONFIG_NAME, is_done
+
+
+def expand_grid(config: DictConfig) -> list[list[str]]:
+    """The override lists of every job, as Hydra's basic sweeper launches them: the cartesian product
+    of the sweep values, the preset's params first, a command-line value replacing a param of the same
+    key. Built on the public override parser (`Override.sweep_string_iterator`), not on the sweeper's
+    internals."""
+    params = {k: f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()}
+    task = list(config.hydra.overrides.task)
+    parser = OverridesParser.create()
+    for o in parser.parse_overrides(task):
+        params.pop(o.get_key_element(), None)
+    choices = []
+    for o in parser.parse_overrides(list(params.values()) + task):
+        key = o.get_key_element()
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        choices.append([f"{key}={v}" for v in values])
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:
+    """Compose and validate every job of the sweep: the cell ids of all their cells, and each job's
+    experiment settings. Raises ConfigError (with the job's overrides) on the first bad cell, before
+    anything runs."""
+    ids, settings = [], []
+    for job in expand_grid(config):
+        cfg = compose(config_name="config", overrides=job)
+        try:
+            validate(cfg)
+        except ConfigError as e:
+            raise ConfigError(e.key, e.value, f"{e.allowed} (in the sweep job {' '.join(job)})") from None
+        cells = job_cells(cfg)
+        ids += [cell_id(c, s) for c, s in cells]
+        settings.append(experiment_settings(cell_config(*cells[0])))
+    return ids, settings
+
+
+MIN_FREE_BYTES = 50 * 2**20  # a result is ~30 kB and a report a few MB: below this, say so before training
+
+
+def check_writable(out_dir: Path) -> None:
+    """One clear line, before anything trains, when results could not be written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-probe-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError("out_dir", str(out_dir), f"cannot write there: {e.strerror or e}") from None
+    free = shutil.disk_usage(out_dir).free
+    if free < MIN_FREE_BYTES:
+        raise ConfigError(
+            "out_dir",
+            str(out_dir),
+            f"only {free / 2**20:.0f} MB free on its disk; free at least {MIN_FREE_BYTES // 2**20} MB",
+        )
+
+
+def check_launcher(config: DictConfig) -> None:
+    """Launcher settings that would otherwise fail after the preflight, with a traceback."""
+    launcher = config.hydra.launcher
+    target = str(launcher.get("_target_", ""))
+    if "JoblibLauncher" in target and launcher.get("n_jobs") == 0:
+        raise ConfigError("hydra.launcher.n_jobs", 0, "must be a positive number of jobs, or -1 for one per core")
+    if "SlurmLauncher" in target and shutil.which("sbatch") is None:
+        raise ConfigError(
+            "hydra/launcher",
+            "slurm",
+            "no SLURM here (sbatch is not on the PATH); use "
+            "hydra/launcher=joblib or hydra/launcher=local on one machine",
+        )
+
+
+def cell_statuses(out_dir: Path, ids: list[str], notes: dict[str, str] | None = None) -> dict[str, str]:
+    """Status of each of `ids` that has a result ('unreadable' for a broken file). `notes`, if given,
+    gets one line for each cell a user should know about: failed, diverged, unreadable, or ok but still
+    at chance level."""
+    found = {}
+    for cid in ids:
+        path = results.result_path(out_dir, cid)
+        if not path.exists():
+            continue
+        try:
+            r = results.read_result(path)
+        except (results.BadResult, OSError) as e:
+            found[cid] = "unreadable"
+            if notes is not None:
+                notes[cid] = f"unreadable: {e}"
+            continue
+        found[cid] = r["status"]
+        if notes is None:
+            continue
+        if r["status"] != "ok":
+            notes[cid] = f"{cid}: {r['status']}: {r.get('error')}"
+        elif r["final"]["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
+            notes[cid] = f"{cid}: at chance level: val acc {r['final']['val_acc'] * 100:.1f}% after training"
+    return found
+
+
+class Progress(threading.Thread):
+    """Polls the results folder and shows cells done of the total, the ones not ok and the time left.
+    Each result file is read once, when it appears, so polling costs the training next to nothing."""
+
+    def __init__(self, out_dir: Path, pending: list[str], total: int, interval: float = 1.0):
+        super().__init__(daemon=True)
+        self.out_dir, self.interval = out_dir, interval
+        self.waiting = set(pending)
+        self.statuses: dict[str, str] = {}
+        self.chance = 0  # ok cells whose validation accuracy never left chance level
+        self.done_before = total - len(pending)
+        self.started = time.time()
+        self.stop = threading.Event()
+        self.bar = tqdm(
+            total=total,
+            initial=self.done_before,
+            desc="cells",
+            unit="cell",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
+
+    def _written_since_start(self, cid: str) -> bool:
+        try:  # a pending cell may have an old (failed, or forced) result: only a new one counts
+            return results.result_path(self.out_dir, cid).stat().st_mtime >= self.started - 1
+        except OSError:
+            return False
+
+    def poll(self) -> None:
+        appeared = [c for c in self.waiting if self._written_since_start(c)]
+        if not appeared:
+            return
+        notes: dict[str, str] = {}
+        self.statuses.update(cell_statuses(self.out_dir, appeared, notes))
+        self.chance += sum(": at chance level:" in n for n in notes.values())
+        for line in notes.values():
+            self.bar.write(line, file=sys.stderr)  # above the bar, never glued to it
+        self.waiting -= set(appeared)
+        self.bar.n = self.done_before + len(self.statuses)
+        not_ok = sum(v != "ok" for v in self.statuses.values())
+        self.bar.set_postfix_str(f"not ok {not_ok}, at chance {self.chance}", refresh=False)
+        self.bar.refresh()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.poll()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join()
+        self.poll()
+        self.bar.close()
+
+
+def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -> None:
+    """What the sweep would do, without training: cells to run and an estimate of the wall time from the
+    timings already stored in the folder (cells run once per core at a time)."""
+    pending = len(ids) - len(done)
+    print(f"dry run: {pending} cells would run, {len(done)} are done", file=sys.stderr)
+    if not pending:
+        return
+    from bench.results import load_results
+
+    cells = load_results(out_dir)[0] if (out_dir / "cells").is_dir() else None
+    ok = cells[cells["status"] == "ok"] if cells is not None and not cells.empty else None
+    if ok is None or ok.empty:
+        print(
+            "no finished cells in this folder to estimate the time from; run a few (e.g. sweep=smoke) first",
+            file=sys.stderr,
+        )
+        return
+    per_cell = float((ok["train_seconds"] + ok["init_seconds"].where(~ok["init_cache_hit"].astype(bool), 0)).median())
+    launcher = config.hydra.launcher
+    jobs = launcher.get("n_jobs") or 1
+    jobs = (os.cpu_count() or 1) if jobs < 0 else jobs
+    minutes = per_cell * pending / jobs / 60
+    print(
+        f"estimate: about {minutes:.0f} min ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
+        f"{jobs} job{'s' if jobs > 1 else ''} at a time; evaluations and start-up not counted)",
+        file=sys.stderr,
+    )
+
+
+class SweepMonitor(Callback):
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.progress: Progress | None = None
+
+    def __getstate__(self) -> dict:
+        # Parallel launchers (joblib, submitit) pickle the callbacks with each job; the progress
+        # thread stays in the parent, the workers get a monitor that only watches.
+        return {"ids": [], "progress": None}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        out_dir = Path(config.out_dir)
+        try:
+            check_launcher(config)
+            self.ids, settings = grid_cells(config)
+            if not config.dry_run:
+                check_writable(out_dir)
+            results.check_experiment(out_dir, settings, append=config.append, record=not config.dry_run)
+        except results.ExperimentMismatch as e:
+            print(f"bench: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
+            message = one_line(e)
+            if message is None:
+                raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
+            print(f"bench: error: {message}", file=sys.stderr)
+            raise SystemExit(2) from None
+        done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
+        if config.dry_run:
+            dry_run(config, out_dir, self.ids, done)
+            raise SystemExit(0)
+        # workers watch this process and exit when it is gone (bench.cell.exit_with_parent)
+        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
+        signal.signal(signal.SIGINT, self.interrupted)
+        print(
+            f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
+            file=sys.stderr,
+        )
+        self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
+        self.progress.start()
+
+    def interrupted(self, signum: int, frame: Any) -> None:
+        """Ctrl-C: one line that says what is kept and how to go on, then exit at once (results are
+        written whole or not at all; a half-trained cell is simply rerun, its lock taken over)."""
+        if self.progress is not None:
+            self.progress.stop.set()
+            self.progress.poll()
+            self.progress.bar.close()
+            done = self.progress.bar.n
+        else:
+            done = 0
+        print(
+            f"\nbench: interrupted: {done} of {len(self.ids)} cells finished and kept; rerun the same command "
+            "to resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(130)
+
+    def print_summary(self, out_dir: Path, report: Path) -> None:
+        """Cells run, skipped and not ok, the wall time, one line per verdict row, and the report."""
+        p = self.progress
+        if p is not None:
+            statuses = list(p.statuses.values())
+            bad = {k: statuses.count(k) for k in ("failed", "diverged", "unreadable") if statuses.count(k)}
+            minutes, seconds = divmod(int(time.time() - p.started), 60)
+            print(
+                f"done: {len(statuses)} cells run, {p.done_before} already done"
+                + "".join(f", {n} {k}" for k, n in bad.items())
+                + f"; {minutes} min {seconds} s",
+                file=sys.stderr,
+            )
+        verdict_file = out_dir / "verdict.csv"
+        if verdict_file.exists() and verdict_file.stat().st_size > 1:
+            import pandas as pd
+
+            try:
+                v = pd.read_csv(verdict_file)
+            except pd.errors.EmptyDataError:
+                v = pd.DataFrame()
+            for r in v.itertuples():
+                interval = (
+                    f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
+                    if r.n_pairs >= 2
+                    else ""
+                )
+                print(
+                    f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
+                    f"{r.outcome} ({interval}{r.n_pairs} paired seeds)",
+                    file=sys.stderr,
+                )
+        print(f"report: {report}", file=sys.stderr)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.progress is not None:
+            self.progress.close()
+        out_dir = Path(config.out_dir)
+        from bench.report import write_report  # the report never trains; it only reads results
+
+        if self.progress is not None:
+            print(f"writing the report of {len(self.ids)} cells ...", file=sys.stderr)
+        report_failed = False
+        try:
+            # the settings travel with the results: `python -m bench.report` on this folder reuses them
+            OmegaConf.save(config.report, out_dir / REPORT_CONFIG_NAME)
+            paths = write_report(out_dir, config.report)
+            self.print_summary(out_dir, paths[0])
+        except Exception as e:  # noqa: BLE001 - the cells are safe on disk; say why the report is missing
+            report_failed = True
+            for stale in ("report.md", "report.html"):  # never leave an old report looking current
+                (out_dir / stale).unlink(missing_ok=True)
+            print(
+                f"bench: error: the report could not be written: {type(e).__name__}: {one_line(e) or e}; "
+                f"the cells are safe, rerun `python -m bench.report {out_dir}` once fixed",
+                file=sys.stderr,
+            )
+        statuses = cell_statuses(out_dir, self.ids)
+        failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
+        missing = sorted(set(self.ids) - set(statuses))
+        if failed or missing:
+            for c in failed:
+                print(f"failed: {c}", file=sys.stderr)
+            for c in missing:
+                print(f"missing: {c}", file=sys.stderr)
+            print(
+                f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; rerun the same "
+                "command to retry the missing ones, add force=true to rerun all",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+        if report_failed:
+            sys.exit(1)

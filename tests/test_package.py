@@ -1,0 +1,59 @@
+"""The package as a user installs it: a wheel, not the source tree."""
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.conftest import CACHE, ROOT
+
+
+@pytest.mark.slow
+def test_wheel_carries_configs_and_command_and_runs_outside_the_source_tree(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = wheels.glob("init_bench-*.whl")  # the distribution name: "bench" on PyPI is someone else's
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "bench/conf/config.yaml" in names and "bench/conf/sweep/smoke.yaml" in names
+    assert any(n.endswith("entry_points.txt") for n in names)
+
+    target = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target), "PYTHONHASHSEED": "0"}
+    where = subprocess.run(
+        [sys.executable, "-c", "import bench; print(bench.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert where.stdout.startswith(str(target)), where  # the wheel's copy, not the source tree
+    run = subprocess.run(
+        [
+            str(target / "bin" / "bench"),
+            "sweep=smoke",
+            "init=random",
+            "model.batchnorm=true",
+            f"data.cache_dir={CACHE}",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (elsewhere / "results" / "smoke" / "report.md").exists()
+    assert "sweep smoke: 4 cells" in run.stderr
