@@ -8,10 +8,18 @@ repeats of:
   naive      DataLoader(TensorDataset(...), shuffle=True) and loss.item() every step
   parallel xS bench.parallel.train_seeds with S models together, for each S in --seeds, reported
              per model trained (model-steps per second)
-and prints steps per second (median of --repeats) and the ratios. Writes results/speed/speed.json.
+  gemm       a large float32 matrix product (--gemm-size, 2048): the machine's matrix-multiply peak on
+             the same threads, measured in the same interleaved rounds
+Each runner's rate is also given as achieved model FLOP/s (forward and backward of the training steps,
+counted from the layers' shapes; evaluations are work the harness adds and are not counted) and as a
+fraction of that peak. It prints the median and the interquartile range of many short interleaved repeats
+and marks a figure whose spread is too wide to quote (IQR above --max-spread of the median). With
+--profile it profiles the seed-parallel engine and says where its time goes. Writes results/speed/speed.json.
 
-    python scripts/bench_speed.py [--steps 1000] [--repeats 3] [--seeds 2,4,8] [--threads N]
-                                  [--models default,deeper,wider,cnn] [--device auto]
+Defaults are what a `make bench` job does: 1 torch thread, 20 models together (10 seeds x 2 learning rates).
+
+    python scripts/bench_speed.py [--steps 300] [--repeats 9] [--seeds 20] [--threads 1]
+                                  [--models default,deeper,wider,cnn] [--device auto] [--profile]
 """
 
 from __future__ import annotations
@@ -41,6 +49,74 @@ MODELS = {  # name -> builder; ReLU and BatchNorm, as in the question's headline
     "wider": ("wider (2x1024)", lambda: build_mlp(784, 10, 2, 1024, "relu", batchnorm=True)),
     "cnn": ("cnn (conv 32, 64)", lambda: build_cnn((1, 28, 28), 10, [32, 64], 3, "relu", batchnorm=True)),
 }
+
+
+def train_flops_per_step(build, input_shape: tuple[int, ...], batch: int) -> float:
+    """FLOPs of one training step of one model, from its layers' shapes: per Linear/Conv layer 2 FLOPs
+    per multiply-add, forward (1x), weight gradient (1x) and input gradient (1x, except the first layer,
+    whose input needs none). BatchNorm, activations and the optimizer are not counted: next to the
+    matrix products they are little arithmetic (but not little time: that is what the profile shows)."""
+    from bench.models import WEIGHT_LAYERS
+
+    model = build()
+    macs = []
+
+    def count(mod, inputs, output):
+        macs.append(mod.weight.numel() * output[0].numel() / mod.weight.shape[0])
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    for h in hooks:
+        h.remove()
+    return 2.0 * batch * (3 * sum(macs) - macs[0])
+
+
+def gemm(device: torch.device, size: int, reps: int = 5) -> float:
+    """GFLOP/s of a size x size float32 matrix product on the current threads."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b  # first-call cost out of the clock
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return reps * 2 * size**3 / (time.perf_counter() - t) / 1e9
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return q[0], statistics.median(values), q[2]
+
+
+def profile_parallel(data, cfg: TrainConfig, build, device, seeds: int, steps: int = 100) -> list[tuple[str, float]]:
+    """Where the seed-parallel engine's time goes: torch.profiler's self time per operator, grouped."""
+    from torch.profiler import ProfilerActivity, profile
+
+    groups = {
+        "matrix products (bmm, addmm, mm, baddbmm)": ("bmm", "addmm", "mm", "baddbmm", "matmul", "linear"),
+        "optimizer (foreach, sgd)": ("_foreach", "sgd", "PerModelSGD"),
+        "BatchNorm": ("batch_norm", "native_batch_norm"),
+        "data (gather, index)": ("index", "gather", "randperm", "take"),
+        "loss (log_softmax, nll)": ("log_softmax", "nll_loss", "cross_entropy"),
+    }
+    short = TrainConfig(**{**cfg.__dict__, "max_steps": steps})
+    nets = [new_model(build, s, device) for s in range(seeds)]
+    gens = [torch.Generator(device=device).manual_seed(s) for s in range(seeds)]
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        train_seeds(nets, [data] * seeds, short, gens)
+    totals: dict[str, float] = {}
+    for event in prof.key_averages():
+        name = event.key.lower()
+        group = next(
+            (g for g, keys in groups.items() if any(k in name for k in keys)), "other (elementwise, autograd, dispatch)"
+        )
+        totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return sorted(((g, t / whole) for g, t in totals.items()), key=lambda gt: -gt[1])
 
 
 def new_model(build, seed: int, device: torch.device):
@@ -111,10 +187,15 @@ def parallel(data, cfg: TrainConfig, build, device, seeds: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1000, help="as in make bench: its evaluation schedule")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seeds", default="2,4,8", help="models trained together by the parallel engine (a list)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, one per core)")
+    p.add_argument("--steps", type=int, default=300, help="steps per repeat: short, so that there are many repeats")
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument(
+        "--seeds", default="20", help="models trained together by the parallel engine (a list); make bench: 20"
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads (make bench: 1 per job; 0: one per core)")
+    p.add_argument("--gemm-size", type=int, default=2048, help="the peak's matrix size")
+    p.add_argument("--max-spread", type=float, default=0.10, help="IQR/median above which a figure is not quoted")
+    p.add_argument("--profile", action="store_true", help="profile the parallel engine (largest --seeds)")
     p.add_argument("--models", default="default,deeper,wider", help=f"a list of: {', '.join(MODELS)}")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="results/speed/speed.json")
@@ -126,6 +207,8 @@ def main() -> None:
         p.error(f"unknown --models {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    elif args.threads == 0:
+        torch.set_num_threads(os.cpu_count() or 1)
     device = resolve_device(args.device)
     data = load_dataset(DataConfig(name="mnist5k"), device)
     cfg = TrainConfig(max_steps=args.steps)
@@ -144,6 +227,7 @@ def main() -> None:
         "repeats": args.repeats,
         "seeds": seed_counts,
         "batch_size": cfg.batch_size,
+        "gemm_size": args.gemm_size,
         "models": {},
     }
     print(
@@ -153,20 +237,52 @@ def main() -> None:
     for label, build in [MODELS[m] for m in models]:
         for fn in runners.values():  # warm-up: allocator, kernels, first-call costs
             fn(data, TrainConfig(max_steps=20), build, device)
-        times = {k: [] for k in runners}
+        times: dict[str, list[float]] = {k: [] for k in [*runners, "gemm"]}
         for _ in range(args.repeats):  # interleaved, so that drift of a shared machine hits all alike
+            times["gemm"].append(gemm(device, args.gemm_size))
             for k, fn in runners.items():
                 times[k].append(fn(data, cfg, build, device))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        step_flops = train_flops_per_step(build, data.input_shape, cfg.batch_size)
+        peak = statistics.median(times["gemm"])
+        rows = {}
+        for k, v in times.items():
+            lo, med, hi = quartiles(v)
+            spread = (hi - lo) / med
+            row = {"median": med, "q1": lo, "q3": hi, "spread": spread, "quotable": spread <= args.max_spread}
+            if k != "gemm":  # parallel rates are model-steps/s: each model-step is one model's step
+                row["gflops"] = med * step_flops / 1e9
+                row["fraction_of_peak"] = row["gflops"] / peak
+            rows[k] = row
+        med = {k: r["median"] for k, r in rows.items()}
         ratios = {"harness/floor": med["harness"] / med["floor"], "harness/naive": med["harness"] / med["naive"]}
         ratios.update({f"{k}/sequential": med[k] / med["harness"] for k in med if k.startswith("parallel")})
         ratios.update({f"{k}/harness": med[k] / med["harness"] for k in med if k.startswith("harness+")})
-        report["models"][label] = {"steps_per_second": med, "all": times, "ratios": ratios}
-        print(f"\n{label}")
-        for k, v in med.items():
-            unit = "model-steps/s" if k.startswith("parallel") else "steps/s"
-            print(f"  {k:15s} {v:9.0f} {unit}   (runs: {', '.join(f'{t:.0f}' for t in times[k])})")
+        entry = {
+            "steps_per_second": med,
+            "rows": rows,
+            "all": times,
+            "ratios": ratios,
+            "train_flops_per_step": step_flops,
+        }
+        print(
+            f"\n{label}: {step_flops / 1e6:.1f} MFLOP a training step; "
+            f"peak {peak:.1f} GFLOP/s ({args.gemm_size}^2 GEMM)"
+        )
+        print(f"  {'runner':15s} {'median':>9s} {'IQR':>17s}  {'GFLOP/s':>8s} {'of peak':>7s}")
+        for k, r in rows.items():
+            unit = "GFLOP/s" if k == "gemm" else ("model-steps/s" if k.startswith("parallel") else "steps/s")
+            flops = f"{r['gflops']:8.1f} {r['fraction_of_peak']:7.2f}" if "gflops" in r else " " * 16
+            flag = "" if r["quotable"] else f"  spread {r['spread']:.0%}: too wide to quote"
+            print(f"  {k:15s} {r['median']:9.1f} [{r['q1']:7.1f}, {r['q3']:7.1f}]  {flops}  {unit}{flag}")
         print("  " + "   ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+        if args.profile:
+            k = max(seed_counts)
+            shares = profile_parallel(data, cfg, build, device, k)
+            entry["profile"] = dict(shares)
+            print(f"  where parallel x{k}'s time goes (torch.profiler self time, 100 steps with evaluations):")
+            for group, share in shares:
+                print(f"    {share:6.1%}  {group}")
+        report["models"][label] = entry
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
