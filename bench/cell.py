@@ -78,25 +78,25 @@ def initialize_model(
     return model, cost, False
 
 
-def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> dict:
+def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> results.Result:
     """A result that says 'failed' until the cell finishes and fills it in."""
-    return {
-        "schema": results.SCHEMA,
-        "cell_id": cell_id(cfg, seed),
-        "status": "failed",
-        "error": None,
-        "axes": cell_axes(cfg, seed),
-        "config": cell_config(cfg, seed),
-        "init_cost": InitCost().to_dict(),
-        "init_info": {},
-        "init_cache_hit": False,
-        "curve": [],
-        "final": {},
-        "data_sizes": data_sizes,
-        "engine": "sequential",
-        "env": env,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-    }
+    return results.Result(
+        schema=results.SCHEMA,
+        cell_id=cell_id(cfg, seed),
+        status="failed",
+        error=None,
+        axes=cell_axes(cfg, seed),
+        config=cell_config(cfg, seed),
+        init_cost=InitCost().to_dict(),
+        init_info={},
+        init_cache_hit=False,
+        curve=[],
+        final={},
+        data_sizes=data_sizes,
+        engine="sequential",
+        env=env,
+        started_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+    )
 
 
 def record_failure(result: dict, e: Exception) -> None:

@@ -16,7 +16,8 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
-DATASETS = ("mnist5k", "mnist1d", "digits", "mnist", "fashion_mnist", "cifar10")
+from bench.datasets import DATASETS  # each dataset's loader and facts (classes, size): the data axis's registry
+
 RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "orthogonal", "gaussian")
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SCHEDULES = ("log", "every")
@@ -253,18 +254,11 @@ def _positive(key: str, value: float, strict: bool = True) -> None:
         raise ConfigError(key, value, "must be " + ("> 0" if strict else ">= 0"))
 
 
-# Train split sizes (train + val, before the labeled subset) and class counts, to check a batch size
-# against the labeled set before any data is loaded.
 def train_pool_size(data: DataConfig) -> int:
-    total = {"mnist5k": 5000, "digits": 1797, "mnist1d": data.size}.get(data.name)
-    if total is not None:  # no official test split: test_fraction of the whole is held out
-        total = int(round(total * (1 - data.test_fraction)))
-    else:
-        total = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}[data.name]
-    return total - int(round(total * data.val_fraction))
+    return DATASETS[data.name].train_pool_size(data)
 
 
-NUM_CLASSES = {name: 10 for name in DATASETS}
+NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}
 
 
 def labeled_size(n_train: int, labeled_fraction: float, num_classes: int) -> int:
