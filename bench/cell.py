@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench import models, results
+from bench import trackers, models, results
 from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
@@ -269,4 +269,5 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
                 final["test_acc"] * 100,
             )
         written.append(result)
+    trackers.send(cfg.logger, written)
     return written

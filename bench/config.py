@@ -146,7 +146,21 @@ class AutoencoderInit(InitConfig):
     std: float = 0.01  # base_scheme=gaussian only
 
 
+@dataclass
+class TensorboardLogger:
+    name: str = "tensorboard"
+    dir: str = "${out_dir}/tensorboard"
+
+
+@dataclass
+class MlflowLogger:
+    name: str = "mlflow"
+    tracking_uri: str = "file:${out_dir}/mlruns"
+    experiment: str = "${name}"
+
+
 MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "cnn": CnnConfig}
+LOGGER_SCHEMAS: dict[str, type] = {"tensorboard": TensorboardLogger, "mlflow": MlflowLogger}
 ACTIVATION_SCHEMAS: dict[str, type] = {
     "relu": InplaceActivationConfig,
     "leaky_relu": LeakyReluConfig,
@@ -166,6 +180,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "model": MODEL_SCHEMAS,
     "activation": ACTIVATION_SCHEMAS,
     "init": INIT_SCHEMAS,
+    "logger": LOGGER_SCHEMAS,
 }
 MODELS, ACTIVATIONS, INITS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS), tuple(INIT_SCHEMAS)
 
@@ -211,6 +226,7 @@ class Config:
     model: Any = MISSING
     init: Any = MISSING
     activation: Any = MISSING
+    logger: Any = None  # an experiment tracker that also receives every result (bench/trackers.py)
     train: TrainConfig = field(default_factory=TrainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     name: str = "runs"  # results go to <results_root>/<name>/
