@@ -121,7 +121,7 @@ def test_help_names_every_option_and_preset():
     assert result.returncode == 0
     text = result.stdout
     conf = ROOT / "bench" / "conf"
-    for group in ("data", "model", "activation", "init", "train", "report", "sweep"):
+    for group in ("data", "model", "activation", "init", "train", "report", "sweep", "logger"):
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
             assert option in text, f"{group}={option} is missing from --help"
     assert "schema_" not in text and text.count("bench ") >= 3  # three example commands

@@ -222,3 +222,19 @@ def test_grid_expansion_matches_hydras_basic_sweeper(task):
     config.hydra.overrides.task = task
     ours = expand_grid(config)
     assert sorted(map(sorted, ours)) == sorted(map(sorted, hydra_jobs)) and len(ours) == len(hydra_jobs) > 0
+
+
+@pytest.mark.slow
+def test_optuna_tunes_each_arms_learning_rate_with_the_same_budget(tmp_path):
+    """hydra/sweeper=optuna (the tune_lr preset): jobs are created as the study goes; the preflight,
+    the progress bar and the report cope; two arms tuned into one folder give one report over both."""
+    common = ["sweep=tune_lr", "data=digits", "n_seeds=2", "train.max_steps=30", "hydra.sweeper.n_trials=2"]
+    common += [f"results_root={tmp_path}"]
+    for init in ("random", "lsuv"):
+        run = run_cli(*common, f"init={init}")
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "OptunaSweeper, 2 trials of 2 cells" in run.stderr and "best trial: train.lr=" in run.stderr
+    cells, _, problems = load_results(tmp_path / "tune-lr")
+    assert not problems and sorted(cells["init"].unique()) == ["lsuv", "random"]
+    assert len(cells) == 8 and (cells.groupby("init")["lr"].nunique() <= 2).all()
+    assert (tmp_path / "tune-lr" / "report.md").exists()
