@@ -234,7 +234,7 @@ def test_optuna_tunes_each_arms_learning_rate_with_the_same_budget(tmp_path):
         run = run_cli(*common, f"init={init}")
         assert run.returncode == 0, run.stderr[-2000:]
         assert "OptunaSweeper, 2 trials of 2 cells" in run.stderr and "best trial: train.lr=" in run.stderr
-    cells, _, problems = load_results(tmp_path / "tune-lr")
+    cells, _, problems = load_results(tmp_path / "tune_lr")
     assert not problems and sorted(cells["init"].unique()) == ["lsuv", "random"]
     assert len(cells) == 8 and (cells.groupby("init")["lr"].nunique() <= 2).all()
-    assert (tmp_path / "tune-lr" / "report.md").exists()
+    assert (tmp_path / "tune_lr" / "report.md").exists()

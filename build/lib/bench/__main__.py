@@ -53,8 +53,26 @@ def record_job_failure(cfg: DictConfig, error: str) -> None:
 
 # The configs ship inside the package (bench/conf/), found through Hydra's package search path, so an
 # installed wheel finds them wherever it runs.
+def job_objective(cfg: DictConfig) -> float:
+    """What a searching sweeper (hydra/sweeper=optuna) maximizes: the mean final validation accuracy of
+    the job's cells, read from their result files (so a resumed job that trains nothing still answers).
+    Test accuracy is never looked at. NaN when no cell finished ok."""
+    from bench.identity import cell_id
+    from bench.results import BadResult, read_result, result_path
+
+    accs = []
+    for c, s in job_cells(cfg):
+        try:
+            r = read_result(result_path(cfg.out_dir, cell_id(c, s)))
+        except (OSError, BadResult):
+            continue
+        if r["status"] == "ok":
+            accs.append(r["final"]["val_acc"])
+    return sum(accs) / len(accs) if accs else float("nan")
+
+
 @hydra.main(version_base="1.3", config_path="pkg://bench.conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
     # the training stack (torch) is imported only once the config is known to be good: a mistyped
     # command fails in a second, not after torch's import
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -80,12 +98,14 @@ def main(cfg: DictConfig) -> None:
             print(f"bench: error: {e}", file=sys.stderr)
             sys.exit(2)
         record_job_failure(cfg, str(e))
-        return
+        return float("nan")
     except Exception as e:  # noqa: BLE001
         if not multirun:
             raise  # cli() prints a user error as one line, a bug with its traceback
         record_job_failure(cfg, f"{type(e).__name__}: {one_line(e) or e}")
-        return
+        return float("nan")
+    if multirun:
+        return job_objective(cfg)
     if not multirun:
         for r in written:
             f = r["final"]

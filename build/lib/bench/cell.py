@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench import models, results
+from bench import models, results, trackers
 from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
@@ -78,25 +78,25 @@ def initialize_model(
     return model, cost, False
 
 
-def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> dict:
+def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> results.Result:
     """A result that says 'failed' until the cell finishes and fills it in."""
-    return {
-        "schema": results.SCHEMA,
-        "cell_id": cell_id(cfg, seed),
-        "status": "failed",
-        "error": None,
-        "axes": cell_axes(cfg, seed),
-        "config": cell_config(cfg, seed),
-        "init_cost": InitCost().to_dict(),
-        "init_info": {},
-        "init_cache_hit": False,
-        "curve": [],
-        "final": {},
-        "data_sizes": data_sizes,
-        "engine": "sequential",
-        "env": env,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-    }
+    return results.Result(
+        schema=results.SCHEMA,
+        cell_id=cell_id(cfg, seed),
+        status="failed",
+        error=None,
+        axes=cell_axes(cfg, seed),
+        config=cell_config(cfg, seed),
+        init_cost=InitCost().to_dict(),
+        init_info={},
+        init_cache_hit=False,
+        curve=[],
+        final={},
+        data_sizes=data_sizes,
+        engine="sequential",
+        env=env,
+        started_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+    )
 
 
 def record_failure(result: dict, e: Exception) -> None:
@@ -269,4 +269,5 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
                 final["test_acc"] * 100,
             )
         written.append(result)
+    trackers.send(cfg.logger, written)
     return written

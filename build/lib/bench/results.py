@@ -14,7 +14,7 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from bench.identity import conflicts, experiment_settings
 
@@ -27,8 +27,34 @@ if TYPE_CHECKING:
 SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 STATUSES = ("ok", "diverged", "failed")
-AXES = ("dataset", "model", "init", "activation", "batchnorm", "labeled_fraction", "lr", "seed")
 RESULT_NAME = "result.json"
+
+
+class _ResultCore(TypedDict):
+    """What every reader needs: a result without one of these is named and skipped."""
+
+    schema: int
+    cell_id: str
+    status: str  # one of STATUSES
+    axes: dict  # AXIS_TYPES
+    init_cost: dict  # COST_KEYS: seconds, and passes in whole-network equivalents (bench.inits.base.InitCost)
+    curve: list  # one CURVE_KEYS point per evaluation, plus train_loss (None at step 0)
+    final: dict  # step, val_acc, test_acc, train_seconds
+
+
+class Result(_ResultCore, total=False):
+    """One cell's result file: the writer (bench.cell.new_result) builds it, check_result reads it."""
+
+    error: str | None
+    traceback: str
+    config: dict  # the cell's whole resolved config
+    init_info: dict  # what the init strategy recorded (per-layer statistics, notes)
+    init_cache_hit: bool
+    data_sizes: dict  # train, labeled, val, test
+    engine: str  # "sequential" or "seed_parallel xN"
+    env: dict  # bench.environment.environment
+    started_at: str
+    finished_at: str
 
 
 def cell_dir(out_dir: str | Path, cell_id: str) -> Path:
@@ -160,6 +186,7 @@ AXIS_TYPES = {
     "lr": (int, float),
     "seed": int,
 }
+AXES = tuple(AXIS_TYPES)
 COST_KEYS = ("seconds", "forward_passes", "backward_passes", "samples", "steps")
 CURVE_KEYS = ("step", "seconds", "val_acc", "val_loss")  # train_loss is None at step 0
 
@@ -179,7 +206,7 @@ def check_result(result, folder_name: str | None = None) -> None:
     if result.get("schema") not in READABLE_SCHEMAS:
         readable = ", ".join(map(str, READABLE_SCHEMAS))
         raise BadResult(f"unknown schema version {result.get('schema')!r} (this bench reads {readable})")
-    missing = [k for k in ("cell_id", "status", "axes", "init_cost", "curve", "final") if k not in result]
+    missing = [k for k in _ResultCore.__annotations__ if k not in result]
     if missing:
         raise BadResult(f"missing fields {', '.join(missing)}")
     if result["status"] not in STATUSES:

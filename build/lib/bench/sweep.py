@@ -45,12 +45,26 @@ def expand_grid(config: DictConfig) -> list[list[str]]:
     return [list(job) for job in itertools.product(*choices)]
 
 
+def is_grid(config: DictConfig) -> bool:
+    """Hydra's basic sweeper knows every job before it starts; another sweeper (Optuna) creates them as
+    it goes, from the results of the ones before."""
+    return str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper")
+
+
+def base_job(config: DictConfig) -> list[str]:
+    """The overrides every job of a searching sweeper shares: the command line's plain overrides; the
+    searched keys (the sweeper's params, sweep syntax on the command line) are left at their defaults."""
+    searched = set((config.hydra.sweeper.get("params") or {}).keys())
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    return [o.input_line for o in parsed if not o.is_sweep_override() and o.get_key_element() not in searched]
+
+
 def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:
     """Compose and validate every job of the sweep: the cell ids of all their cells, and each job's
     experiment settings. Raises ConfigError (with the job's overrides) on the first bad cell, before
     anything runs."""
     ids, settings = [], []
-    for job in expand_grid(config):
+    for job in expand_grid(config) if is_grid(config) else [base_job(config)]:
         cfg = compose(config_name="config", overrides=job)
         try:
             validate(cfg)
@@ -128,13 +142,16 @@ class Progress(threading.Thread):
     """Polls the results folder and shows cells done of the total, the ones not ok and the time left.
     Each result file is read once, when it appears, so polling costs the training next to nothing."""
 
-    def __init__(self, out_dir: Path, pending: list[str], total: int, interval: float = 1.0):
+    def __init__(self, out_dir: Path, pending: list[str] | None, total: int | None, interval: float = 1.0):
+        """pending None: a sweeper that creates its jobs as it goes; every result written from now on
+        counts, and the bar shows a count without a total."""
         super().__init__(daemon=True)
         self.out_dir, self.interval = out_dir, interval
-        self.waiting = set(pending)
+        self.open_ended = pending is None
+        self.waiting = set(pending or [])
         self.statuses: dict[str, str] = {}
         self.chance = 0  # ok cells whose validation accuracy never left chance level
-        self.done_before = total - len(pending)
+        self.done_before = 0 if total is None else total - len(pending or [])
         self.started = time.time()
         self.stop = threading.Event()
         self.bar = tqdm(
@@ -154,6 +171,9 @@ class Progress(threading.Thread):
             return False
 
     def poll(self) -> None:
+        if self.open_ended:
+            known = set(self.statuses)
+            self.waiting = {p.parent.name for p in self.out_dir.glob(f"cells/*/{results.RESULT_NAME}")} - known
         appeared = [c for c in self.waiting if self._written_since_start(c)]
         if not appeared:
             return
@@ -235,6 +255,9 @@ class SweepMonitor(Callback):
                 raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
             print(f"bench: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
+        if not is_grid(config):
+            self.start_open_ended(config, out_dir)
+            return
         done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
         if config.dry_run:
             dry_run(config, out_dir, self.ids, done)
@@ -247,6 +270,29 @@ class SweepMonitor(Callback):
             file=sys.stderr,
         )
         self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
+        self.progress.start()
+
+    def start_open_ended(self, config: DictConfig, out_dir: Path) -> None:
+        """A searching sweeper (Optuna): its jobs are not known yet; the preflight has checked the
+        shared settings, and the bar counts cells as they are written."""
+        sweeper = str(config.hydra.sweeper._target_).rsplit(".", 1)[-1]
+        trials = config.hydra.sweeper.get("n_trials")
+        per_job = len(job_cells(compose(config_name="config", overrides=base_job(config))))
+        size = f"{trials} trials of {per_job} cells" if trials else f"jobs of {per_job} cells"
+        if config.dry_run:
+            print(f"dry run: {sweeper} creates its jobs as it goes: {size}", file=sys.stderr)
+            raise SystemExit(0)
+        try:  # Optuna's own INFO lines would break the progress bar; its results file keeps them
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        except ImportError:
+            pass
+        self.ids = []
+        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
+        signal.signal(signal.SIGINT, self.interrupted)
+        print(f"sweep {config.name}: {sweeper}, {size}, results in {out_dir}/", file=sys.stderr)
+        self.progress = Progress(out_dir, None, None)
         self.progress.start()
 
     def interrupted(self, signum: int, frame: Any) -> None:
@@ -299,11 +345,20 @@ class SweepMonitor(Callback):
                     f"{r.outcome} ({interval}{r.n_pairs} paired seeds)",
                     file=sys.stderr,
                 )
+        best = out_dir / "optimization_results.yaml"  # hydra-optuna-sweeper's summary of the study
+        if self.progress is not None and self.progress.open_ended and best.exists():
+            study = OmegaConf.load(best)
+            params = " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in study.best_params.items()
+            )
+            print(f"best trial: {params} (mean val acc {study.best_value * 100:.1f}%)", file=sys.stderr)
         print(f"report: {report}", file=sys.stderr)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.close()
+            if self.progress.open_ended:
+                self.ids = sorted(self.progress.statuses)
         out_dir = Path(config.out_dir)
         from bench.report import write_report  # the report never trains; it only reads results
 

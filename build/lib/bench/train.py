@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,71 @@ def divergence(train_loss: float | None, val_loss: float, step: int) -> str | No
         if loss is not None and not math.isfinite(loss):
             return f"loss became {loss} by step {step}"
     return None
+
+
+class Recorder:
+    """The bookkeeping both training loops share (this one for one model, bench.parallel for S models
+    trained together): one curve point per model at every evaluation, divergence, the early stop at
+    `target_val_acc`, and the final numbers. A model stops being recorded once it diverged or reached
+    the target; its test accuracy is read at that evaluation (None if it diverged), else at the end."""
+
+    def __init__(self, n_models: int, target_val_acc: float | None):
+        self.results = [TrainResult(status="ok") for _ in range(n_models)]
+        self.target = target_val_acc
+        self.test_accs: list[float | None] = [None] * n_models
+        self.active = [True] * n_models
+
+    def add(
+        self,
+        step: int,
+        seconds: float,
+        val_accs: list[float],
+        val_losses: list[float],
+        train_losses: list[float | None],
+        test_accuracies: Callable[[], list[float]],
+    ) -> None:
+        """Record one evaluation; `test_accuracies` (every model's) is called only if a model stops here."""
+        reached = []
+        for i, r in enumerate(self.results):
+            if not self.active[i]:
+                continue
+            r.curve.append(
+                {
+                    "step": step,
+                    "seconds": seconds,
+                    "val_acc": val_accs[i],
+                    "val_loss": val_losses[i],
+                    "train_loss": train_losses[i],
+                }
+            )
+            error = divergence(train_losses[i], val_losses[i], step)
+            if error:
+                r.status, r.error, self.active[i] = "diverged", error, False
+            elif self.target is not None and val_accs[i] >= self.target:
+                self.active[i] = False
+                reached.append(i)
+        if reached:
+            at_stop = test_accuracies()
+            for i in reached:
+                self.test_accs[i] = at_stop[i]
+
+    def any_active(self) -> bool:
+        return any(self.active)
+
+    def finish(self, test_accuracies: Callable[[], list[float]]) -> list[TrainResult]:
+        """The results, with the test accuracy of the models still training read now."""
+        if self.any_active():
+            at_end = test_accuracies()
+            self.test_accs = [at_end[i] if self.active[i] else t for i, t in enumerate(self.test_accs)]
+        for i, r in enumerate(self.results):
+            last = r.curve[-1]
+            r.final = {
+                "step": last["step"],
+                "val_acc": last["val_acc"],
+                "test_acc": None if r.status == "diverged" else self.test_accs[i],
+                "train_seconds": last["seconds"],
+            }
+        return self.results
 
 
 def make_optimizer(params, name: str, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -96,7 +162,8 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
     opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     forward = with_switches(model, cfg, device)
     schedule = eval_steps(cfg.max_steps, cfg.eval_schedule, cfg.eval_every, cfg.eval_resolution, cfg.eval_min_gap)
-    result = TrainResult(status="ok")
+    recorder = Recorder(1, cfg.target_val_acc)
+    test_accuracy = lambda: [evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]]  # noqa: E731
     loss_sum = torch.zeros((), device=device)
     train_seconds, steps_since_eval, step = 0.0, 0, 0
     perm, pos = torch.randperm(n, generator=generator, device=device), 0
@@ -120,26 +187,10 @@ def train(model: nn.Module, data: Dataset, cfg, generator: torch.Generator) -> T
         train_seconds += time.perf_counter() - t0  # evaluation time is left out of the clock
         train_loss = loss_sum.item() / steps_since_eval if steps_since_eval else None  # None at step 0
         val_acc, val_loss = evaluate(model, data.x_val, data.y_val, cfg.eval_batch_size)
-        result.curve.append(
-            {"step": step, "seconds": train_seconds, "val_acc": val_acc, "val_loss": val_loss, "train_loss": train_loss}
-        )
-        error = divergence(train_loss, val_loss, step)
-        if error:
-            result.status, result.error = "diverged", error
+        recorder.add(step, train_seconds, [val_acc], [val_loss], [train_loss], test_accuracy)
+        if not recorder.any_active():  # diverged, or reached the early-stop target
             break
         loss_sum.zero_()
         steps_since_eval = 0
-        if cfg.target_val_acc is not None and val_acc >= cfg.target_val_acc:
-            break
         t0 = time.perf_counter()
-    last = result.curve[-1]
-    test_acc = (
-        None if result.status == "diverged" else evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size)[0]
-    )
-    result.final = {
-        "step": last["step"],
-        "val_acc": last["val_acc"],
-        "test_acc": test_acc,
-        "train_seconds": train_seconds,
-    }
-    return result
+    return recorder.finish(test_accuracy)[0]
