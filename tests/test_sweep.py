@@ -238,3 +238,12 @@ def test_optuna_tunes_each_arms_learning_rate_with_the_same_budget(tmp_path):
     assert not problems and sorted(cells["init"].unique()) == ["lsuv", "random"]
     assert len(cells) == 8 and (cells.groupby("init")["lr"].nunique() <= 2).all()
     assert (tmp_path / "tune_lr" / "report.md").exists()
+
+
+def test_dry_run_on_an_empty_folder_calibrates_without_writing_cells(tmp_path):
+    plan = run_cli(*NARROW, "dry_run=true", f"results_root={tmp_path}")
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    assert "dry run: 8 cells would run, 0 are done" in plan.stderr
+    assert "calibrating: random, 2 cells at 10 steps" in plan.stderr and "calibrating: lsuv" in plan.stderr
+    assert "estimate: about" in plan.stderr and "calibration run" in plan.stderr
+    assert not (tmp_path / "smoke" / "cells").exists()  # the calibration trains in a temporary folder
