@@ -250,8 +250,14 @@ def calibrate(config: DictConfig) -> float:
     shapes them (not the labeled fraction), so an init is charged once per such key, as in the sweep."""
     import tempfile
 
+    import torch
+
     from bench.cell import run_job
 
+    n_jobs = config.hydra.launcher.get("n_jobs") or 1
+    cores = os.cpu_count() or 1
+    # the thread count each job of the sweep would run with (bench.__main__.set_threads)
+    torch.set_num_threads(config.threads or max(1, cores // (cores if n_jobs < 0 else n_jobs)))
     grid = expand_grid(config)
     first: dict[str, tuple[list[str], DictConfig]] = {}
     for job in grid:
