@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup bench smoke test test-fast lint speed report clean
+.PHONY: setup bench smoke test test-fast lint speed gpu-check report clean
 
 setup: $(STAMP)
 
@@ -38,8 +38,11 @@ lint: setup  ## ruff: the linter and the formatter's check (`.venv/bin/ruff form
 	$(VENV)/bin/ruff check bench tests scripts
 	$(VENV)/bin/ruff format --check bench tests scripts
 
-speed: setup  ## training-loop speed benchmark -> results/speed/ (options: ARGS="--threads 1 --seeds 2,4,8,16")
+speed: setup  ## training-loop speed against the machine's peak -> results/speed/ (ARGS="--models default,cnn --profile")
 	$(PY) scripts/bench_speed.py $(ARGS)
+
+gpu-check: setup  ## on a GPU machine: smoke sweep on cuda, speed with bf16/compile, full-preset estimate (< 8 min)
+	scripts/gpu_check.sh
 
 clean:  ## remove results, caches and the venv
 	rm -rf results/default results/smoke results/runs results/speed .cache .pytest_cache $(VENV)

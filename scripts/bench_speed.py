@@ -185,6 +185,37 @@ def parallel(data, cfg: TrainConfig, build, device, seeds: int) -> float:
     return seeds * cfg.max_steps / (time.perf_counter() - t)  # model-steps per second
 
 
+def estimate_full(report: dict, seeds: int) -> dict | None:
+    """The `full` preset's training time from the measured rate of the cnn on the seed-parallel engine
+    (mnist5k's 28x28 digits stand in for MNIST and Fashion-MNIST; CIFAR-10's 32x32x3 costs somewhat
+    more), one job at a time on this device. Inits and evaluations are not counted: a lower bound."""
+    label = MODELS["cnn"][0]
+    if label not in report["models"]:
+        print("\n--estimate-full needs --models ...,cnn")
+        return None
+    from hydra import compose, initialize_config_module
+
+    from bench.config import register_configs
+    from bench.identity import job_cells
+    from bench.sweep import expand_grid
+
+    register_configs()
+    with initialize_config_module(config_module="bench.conf", version_base="1.3"):
+        config = compose(config_name="config", overrides=["sweep=full"], return_hydra_config=True)
+        config.hydra.overrides.task = []
+        jobs = expand_grid(config)
+        per_job = len(job_cells(compose(config_name="config", overrides=jobs[0])))
+    rate = report["models"][label]["steps_per_second"][f"parallel x{seeds}"]  # model-steps per second
+    cells, steps = len(jobs) * per_job, config.train.max_steps
+    hours = cells * steps / rate / 3600
+    print(
+        f"\nfull preset: {len(jobs)} jobs x {per_job} cells = {cells:,} cells x {steps:,} steps at {rate:.0f} "
+        f"model-steps/s (cnn, parallel x{seeds}) = about {hours:.1f} h of training, one job at a time "
+        "(inits and evaluations not counted)"
+    )
+    return {"jobs": len(jobs), "cells": cells, "steps": steps, "rate": rate, "hours": hours}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=300, help="steps per repeat: short, so that there are many repeats")
@@ -196,6 +227,10 @@ def main() -> None:
     p.add_argument("--gemm-size", type=int, default=2048, help="the peak's matrix size")
     p.add_argument("--max-spread", type=float, default=0.10, help="IQR/median above which a figure is not quoted")
     p.add_argument("--profile", action="store_true", help="profile the parallel engine (largest --seeds)")
+    p.add_argument("--switches", action="store_true", help="time train.bf16 and train.compile also off a GPU")
+    p.add_argument(
+        "--estimate-full", action="store_true", help="estimate the `full` preset's wall time from the cnn's rate"
+    )
     p.add_argument("--models", default="default,deeper,wider", help=f"a list of: {', '.join(MODELS)}")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="results/speed/speed.json")
@@ -214,9 +249,12 @@ def main() -> None:
     cfg = TrainConfig(max_steps=args.steps)
     runners = {"floor": floor, "harness": harness, "naive": naive}
     runners.update({f"parallel x{k}": (lambda *a, k=k: parallel(*a, seeds=k)) for k in seed_counts})
-    if device.type == "cuda":  # the GPU switches, off by default because they change the numbers
-        runners["harness+bf16"] = lambda d, c, *a: harness(d, TrainConfig(**{**c.__dict__, "bf16": True}), *a)
-        runners["harness+compile"] = lambda d, c, *a: harness(d, TrainConfig(**{**c.__dict__, "compile": True}), *a)
+    if device.type == "cuda" or args.switches:  # the GPU switches, off by default: they change the numbers
+        k = max(seed_counts)
+        for switch in ("bf16", "compile"):
+            on = lambda c, switch=switch: TrainConfig(**{**c.__dict__, switch: True})  # noqa: E731
+            runners[f"harness+{switch}"] = lambda d, c, *a, on=on: harness(d, on(c), *a)
+            runners[f"parallel x{k}+{switch}"] = lambda d, c, *a, on=on: parallel(d, on(c), *a, seeds=k)
     report = {
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
@@ -283,6 +321,8 @@ def main() -> None:
             for group, share in shares:
                 print(f"    {share:6.1%}  {group}")
         report["models"][label] = entry
+    if args.estimate_full:
+        report["full_estimate"] = estimate_full(report, max(seed_counts))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

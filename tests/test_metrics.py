@@ -232,3 +232,14 @@ def test_detectable_effect_is_found_with_its_stated_power():
     rng = np.random.default_rng(1)
     found = np.mean([metrics.paired_t(rng.normal(mde, 1.0, 8)).p < 0.05 for _ in range(3000)])
     assert 0.75 <= found <= 0.85
+
+
+def test_a_significant_difference_inside_the_margin_is_called_small():
+    from bench.metrics import verdict_sentence
+
+    row = dict(labeled_fraction=1.0, rival="lsuv", outcome="helps", n_pairs=10, test_acc_diff=0.003)
+    row.update(p_holm=0.03, detectable=0.004, settle_seeds=None)
+    small = verdict_sentence({**row, "test_acc_lo": 0.0002, "test_acc_hi": 0.006}, 0.95, 0.01)
+    assert "**helps**" in small and "real but small" in small and "±1-point margin" in small
+    large = verdict_sentence({**row, "test_acc_diff": 0.03, "test_acc_lo": 0.02, "test_acc_hi": 0.04}, 0.95, 0.01)
+    assert "real but small" not in large and "these seeds detect" in large
