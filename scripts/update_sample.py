@@ -59,7 +59,7 @@ def main() -> None:
     block = [
         START,
         f"From `make bench` at commit `{sha}`{' (' + args.dirty_note + ')' if args.dirty_note else ''} on "
-        f"{args.machine + ' ' if args.machine else ''}{device}; "
+        f"{args.machine + ', ' if args.machine else ''}{device}; "
         f"Python {versions.group(1)}, torch {versions.group(2)}; "
         f"{cells} cells, {args.wall} wall. The full report, its plots and its `cells.csv` (one row per cell, to "
         "recompute anything) are in [`results/sample/default/`](results/sample/default/report.md).",

@@ -316,6 +316,10 @@ def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_f
     text = compare(folders[0], folders[1], REPORT)
     assert "## Verdict rows" in text and "rows contradict each other" in text
     assert "## A/A check" in text and "of 2 settings (strategy and learning rate) claim a difference" in text
+    empty = tmp_path / "empty"
+    (empty / "cells").mkdir(parents=True)  # a folder of reports only (like results/sample/default): one line
+    with pytest.raises(FileNotFoundError, match="holds no readable cells"):
+        compare(folders[0], empty, REPORT)
 
 
 # --- interruptions and orphans

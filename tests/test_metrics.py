@@ -243,3 +243,13 @@ def test_a_significant_difference_inside_the_margin_is_called_small():
     assert "**helps**" in small and "real but small" in small and "±1-point margin" in small
     large = verdict_sentence({**row, "test_acc_diff": 0.03, "test_acc_lo": 0.02, "test_acc_hi": 0.04}, 0.95, 0.01)
     assert "real but small" not in large and "these seeds detect" in large
+
+
+def test_compare_calls_a_small_difference_compatible_with_equivalent():
+    from bench.report.compare import contradict
+
+    assert contradict("helps", "hurts", True, True)
+    assert contradict("helps", "equivalent", False, False)  # +3 [+2, +4] against equivalent: one is wrong
+    assert not contradict("helps", "equivalent", True, False)  # +0.3 [+0.0, +0.6]: both say "under a point"
+    assert not contradict("equivalent", "hurts", False, True)
+    assert not contradict("helps", "inconclusive", False, False)

@@ -13,12 +13,24 @@ import pandas as pd
 from bench import metrics
 from bench.results import load_results
 
-CONTRADICTIONS = {frozenset({"helps", "hurts"}), frozenset({"helps", "equivalent"}), frozenset({"hurts", "equivalent"})}
+
+def contradict(a: str, b: str, small_a: bool, small_b: bool) -> bool:
+    """Whether two verdict rows cannot both be right: helps against hurts, or a difference against
+    equivalent, unless that difference is small (its whole interval inside the margin, which is what
+    equivalent says too)."""
+    pair = {a, b}
+    if pair == {"helps", "hurts"}:
+        return True
+    if "equivalent" in pair and pair & {"helps", "hurts"}:
+        return not (small_a if a != "equivalent" else small_b)
+    return False
 
 
 def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(cells at their chosen learning rate with steps to the headline target, verdict rows, all cells)."""
     all_cells, curves, _ = load_results(folder)
+    if all_cells.empty or not (all_cells["status"] != "failed").any():
+        raise FileNotFoundError(f"{folder} holds no readable cells (cells/*/result.json) to compare")
     all_cells, _, _ = metrics.one_configuration(all_cells)
     cells = metrics.best_lr(all_cells)
     target = metrics.Target(
@@ -67,19 +79,28 @@ def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
     if va.empty or vb.empty:
         parts.append("No verdict in one of the folders.")
     else:
-        both = va[key + ["rival", "outcome", "test_acc_diff"]].merge(
-            vb[key + ["rival", "outcome", "test_acc_diff"]], on=key, how="outer", suffixes=(" A", " B")
-        )
+        cols = ["rival", "outcome", "test_acc_diff", "small"]
+        for v in (va, vb):
+            v["small"] = (v["test_acc_lo"] > -margin) & (v["test_acc_hi"] < margin)
+        both = va[key + cols].merge(vb[key + cols], on=key, how="outer", suffixes=(" A", " B"))
         both["changed"] = np.where(both["outcome A"] != both["outcome B"], "yes", "")
         both["contradiction"] = [
-            "yes" if frozenset({x, y}) in CONTRADICTIONS else "" for x, y in zip(both["outcome A"], both["outcome B"])
+            "yes" if contradict(x, y, bool(sx), bool(sy)) else ""
+            for x, y, sx, sy in zip(both["outcome A"], both["outcome B"], both["small A"], both["small B"])
         ]
+        for side in ("A", "B"):  # a difference inside the margin is named as such
+            both[f"outcome {side}"] = [
+                f"{o} (small)" if o in ("helps", "hurts") and sm else o
+                for o, sm in zip(both[f"outcome {side}"], both[f"small {side}"])
+            ]
+        both = both.drop(columns=["small A", "small B"])
         for col in ("test_acc_diff A", "test_acc_diff B"):
             both[col] = [f"{v * 100:+.1f}" if pd.notna(v) else "" for v in both[col]]
         parts.append(both.to_markdown(index=False))
         parts.append(
             f"{(both['contradiction'] == 'yes').sum()} of {len(both)} rows contradict each other "
-            "(helps against hurts or equivalent)."
+            "(helps against hurts, or a difference beyond the margin against equivalent; a difference whose "
+            "whole interval lies inside the margin, marked small, agrees with equivalent)."
         )
     med = lambda c: c.groupby(metrics.GROUP)[["test_acc", "steps"]].median()  # noqa: E731
     per = (

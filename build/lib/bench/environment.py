@@ -48,15 +48,25 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+def _version(dist: str) -> str | None:
+    """An installed distribution's version from its metadata: importing torchvision only to read its
+    version cost every process 2.7 s (it pulls in torch._dynamo)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def environment(device: torch.device) -> dict:
     import hydra
-    import torchvision
 
     sha, dirty = _git_state()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _version("torchvision"),
         "numpy": np.__version__,
         "hydra": hydra.__version__,
         "platform": platform.platform(),

@@ -484,6 +484,9 @@ def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
             if settle is not None
             else "; more than 1000 seeds would be needed at this spread"
         )
+    elif -margin < r["test_acc_lo"] and r["test_acc_hi"] < margin:
+        # a real difference, but too small to matter by the report's own margin: say both
+        tail = f"real but small: the whole interval lies within the ±{margin * 100:g}-point margin"
     else:
         tail = detect
     return f"{head}: {nums}; {tail}."

@@ -200,32 +200,95 @@ class Progress(threading.Thread):
 
 
 def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -> None:
-    """What the sweep would do, without training: cells to run and an estimate of the wall time from the
-    timings already stored in the folder (cells run once per core at a time)."""
+    """What the sweep would do, without training: cells to run and an estimate of the wall time, from
+    the timings already stored in the folder, or else from a short calibration run."""
     pending = len(ids) - len(done)
     print(f"dry run: {pending} cells would run, {len(done)} are done", file=sys.stderr)
     if not pending:
         return
     from bench.results import load_results
 
+    launcher = config.hydra.launcher
+    jobs = launcher.get("n_jobs") or 1
+    jobs = (os.cpu_count() or 1) if jobs < 0 else jobs
+    per_job = f"{jobs} job{'s' if jobs > 1 else ''} at a time"
     cells = load_results(out_dir)[0] if (out_dir / "cells").is_dir() else None
     ok = cells[cells["status"] == "ok"] if cells is not None and not cells.empty else None
     if ok is None or ok.empty:
+        seconds = calibrate(config) * pending / len(ids) / jobs
         print(
-            "no finished cells in this folder to estimate the time from; run a few (e.g. sweep=smoke) first",
+            f"estimate: {about(seconds)} (a calibration run: the first job of each init strategy with a "
+            f"twentieth of its steps, scaled up; {per_job}; start-up and the report not counted)",
             file=sys.stderr,
         )
         return
     per_cell = float((ok["train_seconds"] + ok["init_seconds"].where(~ok["init_cache_hit"].astype(bool), 0)).median())
-    launcher = config.hydra.launcher
-    jobs = launcher.get("n_jobs") or 1
-    jobs = (os.cpu_count() or 1) if jobs < 0 else jobs
-    minutes = per_cell * pending / jobs / 60
     print(
-        f"estimate: about {minutes:.0f} min ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
-        f"{jobs} job{'s' if jobs > 1 else ''} at a time; evaluations and start-up not counted)",
+        f"estimate: {about(per_cell * pending / jobs)} ({per_cell:.2f} s a cell, median of {len(ok)} stored cells, "
+        f"{per_job}; evaluations and start-up not counted)",
         file=sys.stderr,
     )
+
+
+def about(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+CALIBRATION_SHARE = 20  # a calibration job trains 1/20 of the steps
+
+
+def calibrate(config: DictConfig) -> float:
+    """Seconds the whole grid would take one after another, measured: for each init strategy its first
+    job runs in a temporary folder with a twentieth of the steps (all its seeds and learning rates, on
+    the engine the sweep would use); its training time (the step loops' clock) is scaled up to the full
+    steps, the rest (data, model building, evaluations) and its init time kept, and every job of that
+    strategy is assumed to cost the same. Init results are cached by what
+    shapes them (not the labeled fraction), so an init is charged once per such key, as in the sweep."""
+    import tempfile
+
+    import torch
+
+    from bench.cell import run_job
+
+    n_jobs = config.hydra.launcher.get("n_jobs") or 1
+    cores = os.cpu_count() or 1
+    # the thread count each job of the sweep would run with (bench.__main__.set_threads)
+    torch.set_num_threads(config.threads or max(1, cores // (cores if n_jobs < 0 else n_jobs)))
+    grid = expand_grid(config)
+    first: dict[str, tuple[list[str], DictConfig]] = {}
+    for job in grid:
+        cfg = compose(config_name="config", overrides=job)
+        first.setdefault(cfg.init.name, (job, cfg))
+    per_job_train, per_init = {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
+        for name, (job, cfg) in first.items():
+            steps = max(10, cfg.train.max_steps // CALIBRATION_SHARE)
+            print(f"calibrating: {name}, {len(job_cells(cfg))} cells at {steps} steps ...", file=sys.stderr)
+            short = compose(
+                config_name="config",
+                overrides=[*job, f"out_dir={tmp}/{name}", f"train.max_steps={steps}", "init.cache=false"],
+            )
+            t = time.perf_counter()
+            written = run_job(short)
+            wall = time.perf_counter() - t
+            init = sum(r["init_cost"]["seconds"] for r in written if not r.get("init_cache_hit"))
+            # train_seconds of models trained together are the shared clock divided among them
+            train = sum(r["final"].get("train_seconds") or 0.0 for r in written)
+            per_job_train[name] = max(0.0, wall - init - train) + train * cfg.train.max_steps / steps
+            per_init[name] = init
+    total, charged = 0.0, set()
+    for job in grid:
+        name = compose(config_name="config", overrides=job).init.name
+        total += per_job_train[name]
+        key = tuple(o for o in job if not o.startswith("data.labeled_fraction="))  # what the init cache keys on
+        if key not in charged:
+            charged.add(key)
+            total += per_init[name]
+    return total
 
 
 class SweepMonitor(Callback):

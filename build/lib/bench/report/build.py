@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from bench import metrics
 from bench.config import validate_report
 from bench.report import plots
+from bench.report.fmt import fmt_count, fmt_seconds
 from bench.results import load_results
 
 
@@ -38,21 +39,6 @@ def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> 
         return ""
     head = never if np.isinf(median) else format(median, fmt)
     return f"{head} [{f(lo)}, {f(hi)}]"
-
-
-def fmt_seconds(v: float) -> str:
-    """Seconds at a precision that reads: 12 s, 3.1 s, 70 ms, 66 µs."""
-    if not np.isfinite(v):
-        return ""
-    if v >= 10:
-        return f"{v:,.0f} s"
-    if v >= 1:
-        return f"{v:.1f} s"
-    return f"{v * 1e3:.0f} ms" if v >= 1e-3 else f"{v * 1e6:.0f} µs"
-
-
-def fmt_count(v: float) -> str:
-    return f"{int(round(v)):,}" if np.isfinite(v) else ""
 
 
 def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = True) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.metrics import STRATEGY, WORKLOAD, censored_median  # noqa: E402
+from bench.report.fmt import fmt_seconds  # noqa: E402
 
 # One colour per init (Okabe-Ito, readable with colour-blindness), one line style per BatchNorm setting.
 INIT_COLOURS = {"random": "#000000", "lsuv": "#0072B2", "krahenbuhl": "#E69F00", "autoencoder": "#009E73"}
@@ -115,10 +116,16 @@ def steps_heatmap(reached: pd.DataFrame, cells: pd.DataFrame, target: str, folde
                 )
         ax.set_xticks(range(table.shape[1]), [f"{c:g}" for c in table.columns])
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
-        ax.set_xlabel("labeled fraction")
+        ax.set_xlabel("labeled fraction; grey '-': half the seeds or more never reached the target")
         ax.set_title(f"{dataset} {model}: median steps to {target}", fontsize=9)
         if norm is not None:
-            fig.colorbar(im, ax=ax, label="steps")
+            bar = fig.colorbar(im, ax=ax, label="steps (log scale)")
+            decades = 10.0 ** np.arange(np.floor(np.log10(norm.vmin)), np.ceil(np.log10(norm.vmax)) + 1)
+            ticks = [t for t in np.outer(decades, [1, 2, 5]).ravel() if norm.vmin <= t <= norm.vmax]
+            bar.set_ticks(
+                ticks or [norm.vmin, norm.vmax], labels=[f"{t:,.0f}" for t in ticks or [norm.vmin, norm.vmax]]
+            )
+            bar.ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         paths.append(_save(fig, folder / file_name("heatmap", dataset, model)))
     return paths
 
@@ -288,7 +295,7 @@ def init_cost(cells: pd.DataFrame, folder: Path) -> list[Path]:
     ax.set_xscale("log")
     ax.set_xlabel("init seconds (median over cells, log scale)")
     for y, v in enumerate(m.to_numpy()):
-        ax.text(v, y, f" {v:.3g}s", va="center", fontsize=8)
+        ax.text(v, y, f" {fmt_seconds(v)}", va="center", fontsize=8)
     ax.set_title("Init cost per strategy")
     return [_save(fig, folder / "init_cost.png")]
 
