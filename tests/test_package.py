@@ -1,6 +1,7 @@
 """The package as a user installs it: a wheel, not the source tree."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,9 +13,33 @@ from tests.conftest import CACHE, ROOT
 
 @pytest.mark.slow
 def test_wheel_carries_configs_and_command_and_runs_outside_the_source_tree(tmp_path):
+    # built from a copy: setuptools writes build/ into the folder it builds, and a stale build/lib there
+    # could carry deleted modules into the next wheel
+    source = tmp_path / "source"
+    top_level = {
+        ".venv",
+        ".git",
+        "results",
+        "build",
+        "dist",
+        ".cache",
+        "data",
+    }  # only at the top: bench/conf/data stays
+    shutil.copytree(ROOT, source, ignore=lambda folder, names: top_level & set(names) if Path(folder) == ROOT else [])
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )

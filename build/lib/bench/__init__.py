@@ -1,1 +1,0 @@
-"""bench: a harness that measures which training-acceleration strategies still matter."""
