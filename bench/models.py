@@ -161,6 +161,27 @@ def build_model(model_cfg, activation_cfg, input_shape: tuple[int, ...], num_cla
     raise ConfigError("model", model_cfg.name, "allowed values are mlp, cnn")
 
 
+def layer_macs(model: nn.Module, x: torch.Tensor) -> dict[nn.Module, float]:
+    """Multiply-adds per example of each weight layer (Linear/Conv), in the order a forward pass on one
+    example of `x` meets them (eval mode: BatchNorm takes one example and its statistics stay as they are)."""
+    macs: dict[nn.Module, float] = {}
+
+    def count(mod, inputs, output):  # weight.numel() multiply-adds per output position
+        macs.setdefault(mod, mod.weight.numel() * output[0].numel() / mod.weight.shape[0])
+
+    was_training = model.training
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return macs
+
+
 def forward_order(model: nn.Module, x: torch.Tensor, types: tuple = WEIGHT_LAYERS) -> list[nn.Module]:
     """The modules of `types` in the order a forward pass on `x` calls them (not registration order)."""
     seen: list[nn.Module] = []

@@ -208,9 +208,7 @@ def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -
         return
     from bench.results import load_results
 
-    launcher = config.hydra.launcher
-    jobs = launcher.get("n_jobs") or 1
-    jobs = (os.cpu_count() or 1) if jobs < 0 else jobs
+    jobs = jobs_at_once(config)
     per_job = f"{jobs} job{'s' if jobs > 1 else ''} at a time"
     cells = load_results(out_dir)[0] if (out_dir / "cells").is_dir() else None
     ok = cells[cells["status"] == "ok"] if cells is not None and not cells.empty else None
@@ -228,6 +226,12 @@ def dry_run(config: DictConfig, out_dir: Path, ids: list[str], done: set[str]) -
         f"{per_job}; evaluations and start-up not counted)",
         file=sys.stderr,
     )
+
+
+def jobs_at_once(config: DictConfig) -> int:
+    """How many jobs the sweep's launcher runs at once (joblib's n_jobs, -1: one per core; else 1)."""
+    n_jobs = config.hydra.launcher.get("n_jobs") or 1
+    return (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
 
 
 def about(seconds: float) -> str:
@@ -254,15 +258,13 @@ def calibrate(config: DictConfig) -> float:
 
     from bench.cell import run_job
 
-    n_jobs = config.hydra.launcher.get("n_jobs") or 1
-    cores = os.cpu_count() or 1
     # the thread count each job of the sweep would run with (bench.__main__.set_threads)
-    torch.set_num_threads(config.threads or max(1, cores // (cores if n_jobs < 0 else n_jobs)))
+    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // jobs_at_once(config)))
     grid = expand_grid(config)
+    inits = [compose(config_name="config", overrides=job).init.name for job in grid]
     first: dict[str, tuple[list[str], DictConfig]] = {}
-    for job in grid:
-        cfg = compose(config_name="config", overrides=job)
-        first.setdefault(cfg.init.name, (job, cfg))
+    for job, name in zip(grid, inits):
+        first.setdefault(name, (job, compose(config_name="config", overrides=job)))
     per_job_train, per_init = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         for name, (job, cfg) in first.items():
@@ -281,8 +283,7 @@ def calibrate(config: DictConfig) -> float:
             per_job_train[name] = max(0.0, wall - init - train) + train * cfg.train.max_steps / steps
             per_init[name] = init
     total, charged = 0.0, set()
-    for job in grid:
-        name = compose(config_name="config", overrides=job).init.name
+    for job, name in zip(grid, inits):
         total += per_job_train[name]
         key = tuple(o for o in job if not o.startswith("data.labeled_fraction="))  # what the init cache keys on
         if key not in charged:

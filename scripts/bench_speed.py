@@ -56,20 +56,9 @@ def train_flops_per_step(build, input_shape: tuple[int, ...], batch: int) -> flo
     per multiply-add, forward (1x), weight gradient (1x) and input gradient (1x, except the first layer,
     whose input needs none). BatchNorm, activations and the optimizer are not counted: next to the
     matrix products they are little arithmetic (but not little time: that is what the profile shows)."""
-    from bench.models import WEIGHT_LAYERS
+    from bench.models import layer_macs
 
-    model = build()
-    macs = []
-
-    def count(mod, inputs, output):
-        macs.append(mod.weight.numel() * output[0].numel() / mod.weight.shape[0])
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
-    for h in hooks:
-        h.remove()
+    macs = list(layer_macs(build(), torch.zeros(1, *input_shape)).values())
     return 2.0 * batch * (3 * sum(macs) - macs[0])
 
 

@@ -45,20 +45,9 @@ def forward_shares(model: torch.nn.Module, x: torch.Tensor) -> dict[torch.nn.Mod
     """Each weight layer (Linear/Conv) of `model` with its share of one forward pass's multiply-adds,
     in the order a forward pass on `x` meets them; the shares sum to 1. BatchNorm, activations and
     pooling are left out: next to the matrix products they cost little."""
-    from bench.models import WEIGHT_LAYERS
+    from bench.models import layer_macs
 
-    macs: dict[torch.nn.Module, float] = {}
-
-    def count(mod, inputs, output):  # weight.numel() multiply-adds per output position
-        macs.setdefault(mod, mod.weight.numel() * output[0].numel() / mod.weight.shape[0])
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
-    try:
-        with torch.no_grad(), eval_mode(model):  # eval: BatchNorm takes one example, its statistics untouched
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
+    macs = layer_macs(model, x)
     total = sum(macs.values())
     return {m: v / total for m, v in macs.items()}
 
