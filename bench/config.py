@@ -37,6 +37,8 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
+    """What every dataset reads; each dataset's schema below adds the keys only it reads."""
+
     name: str = "mnist5k"
     labeled_fraction: float = 1.0
     seed: int = 0  # fixes the train/val(/test) split, for every strategy alike
@@ -44,14 +46,34 @@ class DataConfig:
     # (paired comparisons over labeled subsets); fixed: one subset (from data.seed) for every seed
     labeled_subset: str = "per_seed"
     val_fraction: float = 0.1
-    test_fraction: float = 0.2  # only for datasets without an official test split
-    size: int = 5000  # mnist1d: number of generated samples (train + test)
-    root: str = "data"  # torchvision datasets: where the files are
-    download: bool = False
     cache_dir: str = ".cache/bench"
 
 
-# One schema per kind in the groups whose options read different keys (model, activation, init): each
+@dataclass
+class HeldOutTestData(DataConfig):
+    """mnist5k, digits: no official test split, so data.test_fraction is held out as one."""
+
+    test_fraction: float = 0.2
+
+
+@dataclass
+class Mnist1dData(DataConfig):
+    """mnist1d: generated here; the package keeps its own 20% as the test split."""
+
+    name: str = "mnist1d"
+    size: int = 5000  # generated samples (train + test)
+
+
+@dataclass
+class TorchvisionData(DataConfig):
+    """mnist, fashion_mnist, cifar10: read (or downloaded) by torchvision, with their official test split."""
+
+    name: str = "mnist"
+    root: str = "data"  # where the files are
+    download: bool = False
+
+
+# One schema per kind in the groups whose options read different keys (data, model, activation, init): each
 # option accepts only its own keys (`init=random init.noise=0.9` is an error) and a cell's id hashes
 # only what its kind reads. The registries below are where each axis's allowed names come from.
 
@@ -159,6 +181,15 @@ class MlflowLogger:
     experiment: str = "${name}"
 
 
+DATA_SCHEMAS: dict[str, type] = {
+    "mnist5k": HeldOutTestData,
+    "mnist1d": Mnist1dData,
+    "digits": HeldOutTestData,
+    "mnist": TorchvisionData,
+    "fashion_mnist": TorchvisionData,
+    "cifar10": TorchvisionData,
+}
+assert tuple(DATA_SCHEMAS) == tuple(DATASETS), "every dataset of bench/datasets.py needs its schema here"
 MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "cnn": CnnConfig}
 LOGGER_SCHEMAS: dict[str, type] = {"tensorboard": TensorboardLogger, "mlflow": MlflowLogger}
 ACTIVATION_SCHEMAS: dict[str, type] = {
@@ -177,6 +208,7 @@ INIT_SCHEMAS: dict[str, type] = {
     "autoencoder": AutoencoderInit,
 }
 GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    "data": DATA_SCHEMAS,
     "model": MODEL_SCHEMAS,
     "activation": ACTIVATION_SCHEMAS,
     "init": INIT_SCHEMAS,
@@ -221,8 +253,8 @@ class ReportConfig:
 
 @dataclass
 class Config:
-    data: DataConfig = field(default_factory=DataConfig)
     # typed by the chosen option's own schema (bench/conf/<group>/<option>.yaml extends schema_<kind>)
+    data: DataConfig = field(default_factory=DataConfig)  # a dataset family extends it (DATA_SCHEMAS)
     model: Any = MISSING
     init: Any = MISSING
     activation: Any = MISSING
@@ -268,6 +300,12 @@ def _one_of(key: str, value: Any, allowed: tuple) -> None:
 def _positive(key: str, value: float, strict: bool = True) -> None:
     if value is None or not math.isfinite(value) or value < 0 or (strict and value == 0):
         raise ConfigError(key, value, "must be " + ("> 0" if strict else ">= 0"))
+
+
+def data_config(name: str = "mnist5k", **settings: Any) -> DataConfig:
+    """The data settings of one dataset, in its own schema: `data_config("mnist1d", size=500)`."""
+    _one_of("data", name, tuple(DATA_SCHEMAS))
+    return DATA_SCHEMAS[name](name=name, **settings)
 
 
 def train_pool_size(data: DataConfig) -> int:
@@ -339,6 +377,24 @@ def check_known_keys(node: Any, schema: type, prefix: str = "") -> None:
             check_known_keys(node[key], sub, f"{prefix}{key}.")
 
 
+def check_option_schemas(cfg: Any) -> None:
+    """Each group's option must carry its kind's keys: an option file of a user's own that does not
+    extend its schema would otherwise fail later, in the middle of a run, on a missing key."""
+    for group, schemas in GROUP_SCHEMAS.items():
+        node = cfg.get(group) if hasattr(cfg, "get") else getattr(cfg, group, None)
+        schema = schemas.get(getattr(node, "name", None)) if node is not None else None
+        if schema is None:
+            continue  # no option (logger=null), or an unknown name: the allowed names are checked later
+        missing = [f.name for f in dataclasses.fields(schema) if not hasattr(node, f.name)]
+        if missing:
+            raise ConfigError(
+                group,
+                node.name,
+                f"its option file lacks {', '.join(missing)}: start it with "
+                f"`defaults: [schema_{node.name}, _self_]` (bench/config.py)",
+            )
+
+
 def _check_random(i) -> None:
     _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
     _positive("init.std", i.std)
@@ -381,6 +437,7 @@ assert tuple(CHECK_INIT) == INITS
 def validate(cfg: DictConfig | Config) -> None:
     """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
     check_known_keys(cfg, Config)
+    check_option_schemas(cfg)
     check_name(cfg.name)
     d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
     _one_of("data", d.name, DATASETS)
@@ -391,9 +448,9 @@ def validate(cfg: DictConfig | Config) -> None:
         raise ConfigError("data.seed", d.seed, "must be >= 0")
     if not (0 < d.val_fraction < 1):
         raise ConfigError("data.val_fraction", d.val_fraction, "must be in (0, 1)")
-    if not (0 < d.test_fraction < 1):
+    if hasattr(d, "test_fraction") and not (0 < d.test_fraction < 1):
         raise ConfigError("data.test_fraction", d.test_fraction, "must be in (0, 1)")
-    if d.name == "mnist1d" and d.size < 100:
+    if hasattr(d, "size") and d.size < 100:
         raise ConfigError("data.size", d.size, "must be >= 100")
     _one_of("model", m.name, MODELS)
     _positive("model.depth", m.depth)

@@ -143,7 +143,7 @@ def data_key(cfg: DataConfig) -> str:
         "name": cfg.name,
         "seed": cfg.seed,
         "val_fraction": cfg.val_fraction,
-        "test_fraction": cfg.test_fraction,
-        "size": cfg.size if cfg.name == "mnist1d" else None,
+        "test_fraction": getattr(cfg, "test_fraction", None),  # only where the schema has it
+        "size": getattr(cfg, "size", None),
     }
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]

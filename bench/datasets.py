@@ -125,24 +125,25 @@ class DatasetInfo:
 
     load: Callable[[DataConfig], Arrays]
     num_classes: int
-    examples: int | None  # in the files or the package (None: data.size, generated)
-    official_test: bool  # its own test split (else data.test_fraction of `examples` is held out)
+    examples: int | None  # train examples in the files or the package; None: generated, data.size in all
+    # the share of `examples` the dataset keeps for training; None: data.test_fraction is held out instead
+    train_share: float | None
 
     def train_pool_size(self, cfg: DataConfig) -> int:
         """Train examples after the test (if held out) and validation splits: before the labeled subset."""
-        total = cfg.size if self.examples is None else self.examples
-        if not self.official_test:
-            total = int(round(total * (1 - cfg.test_fraction)))
+        if self.train_share is None:  # a test split held out here: data.test_fraction of each class
+            total = int(round(self.examples * (1 - cfg.test_fraction)))
+        else:
+            total = int((cfg.size if self.examples is None else self.examples) * self.train_share)
         return total - int(round(total * cfg.val_fraction))
 
 
 # The datasets: each name's loader and facts, the one place the `data` axis's names come from.
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist5k": DatasetInfo(load_mnist5k, 10, 5000, official_test=False),
-    # mnist1d generates data.size examples and holds out its own 20% test split (data.test_fraction's default)
-    "mnist1d": DatasetInfo(load_mnist1d, 10, None, official_test=False),
-    "digits": DatasetInfo(load_digits, 10, 1797, official_test=False),
-    "mnist": DatasetInfo(load_torchvision, 10, 60000, official_test=True),
-    "fashion_mnist": DatasetInfo(load_torchvision, 10, 60000, official_test=True),
-    "cifar10": DatasetInfo(load_torchvision, 10, 50000, official_test=True),
+    "mnist5k": DatasetInfo(load_mnist5k, 10, 5000, train_share=None),
+    "mnist1d": DatasetInfo(load_mnist1d, 10, None, train_share=0.8),  # the package's train_split
+    "digits": DatasetInfo(load_digits, 10, 1797, train_share=None),
+    "mnist": DatasetInfo(load_torchvision, 10, 60000, train_share=1.0),  # the official test set is extra
+    "fashion_mnist": DatasetInfo(load_torchvision, 10, 60000, train_share=1.0),
+    "cifar10": DatasetInfo(load_torchvision, 10, 50000, train_share=1.0),
 }

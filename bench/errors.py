@@ -8,7 +8,7 @@ import dataclasses
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from bench.config import ConfigError
+from bench.config import GROUP_SCHEMAS, ConfigError
 from bench.results import ExperimentMismatch
 
 
@@ -29,16 +29,29 @@ def one_line(e: BaseException) -> str | None:
         return f"{msg} (allowed: {', '.join(options)})" if options else msg
     if not isinstance(e, (HydraException, OmegaConfBaseException)):
         return None
-    parts, allowed, cause = [_first_line(e)], None, e
+    parts, allowed, elsewhere, cause = [_first_line(e)], None, "", e
     while cause is not None:
         object_type = getattr(cause, "object_type", None)
         unknown_key = isinstance(cause, (ConfigKeyError, ConfigAttributeError))
         if unknown_key and object_type is not None and dataclasses.is_dataclass(object_type):
             allowed = [f.name for f in dataclasses.fields(object_type)]
+            elsewhere = elsewhere or _options_with_key(object_type, getattr(cause, "key", None))
         line = _first_line(cause)
         # OmegaConf's unformatted message template ('$VALUE') repeats a line already shown, with holes
         if cause is not e and line not in parts and "$" not in line:
             parts.append(line)
         cause = cause.__cause__ or cause.__context__
     msg = ": ".join(p.rstrip(".") for p in parts)
-    return f"{msg} (allowed keys: {', '.join(allowed)})" if allowed else msg
+    return f"{msg} (allowed keys: {', '.join(allowed)}{elsewhere})" if allowed else msg
+
+
+def _options_with_key(schema: type, key) -> str:
+    """Where a key another option of the same group reads belongs: '; root is read by data=mnist, ...'.
+    In a multirun, Hydra checks keys against the group's default option before any job's choice applies,
+    so a sweep over several options sets their own keys in a preset that overrides the default."""
+    for group, schemas in GROUP_SCHEMAS.items():
+        if schema in schemas.values() and key is not None:
+            owners = [kind for kind, s in schemas.items() if key in {f.name for f in dataclasses.fields(s)}]
+            if owners:
+                return f"; {key} is read by {group}={', '.join(owners)}"
+    return ""

@@ -1,4 +1,4 @@
-"""The result file of one cell (schema 2): where it lives, how it is written, how a folder of them
+"""The result file of one cell (schema 3): where it lives, how it is written, how a folder of them
 is read back into DataFrames.
 
 A result is written to a temporary file in the cell's folder and renamed into place, so a reader sees
@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # 2: per-strategy init schemas (a cell's config and id hold only what its strategy reads), the
-# autoencoder's masking at the background and init costs in whole-network passes. Version 1 folders are
-# still read; their cells are kept apart from version 2 cells in reports and folders.
-SCHEMA = 2
-READABLE_SCHEMAS = (1, 2)
+# autoencoder's masking at the background and init costs in whole-network passes.
+# 3: per-dataset data schemas (data.size only for mnist1d, data.root and data.download only for the
+# torchvision datasets, data.test_fraction only where a test split is held out), so ids changed again.
+# Older folders are still read; their cells are kept apart from version 3 cells in reports and folders.
+SCHEMA = 3
+READABLE_SCHEMAS = (1, 2, 3)
 STATUSES = ("ok", "diverged", "failed")
 RESULT_NAME = "result.json"
 

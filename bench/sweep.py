@@ -59,13 +59,20 @@ def base_job(config: DictConfig) -> list[str]:
     return [o.input_line for o in parsed if not o.is_sweep_override() and o.get_key_element() not in searched]
 
 
+def compose_job(config: DictConfig, job: list[str]) -> DictConfig:
+    """One job's config as Hydra composes it for the launcher: with the command line's hydra.searchpath
+    (a user's own config folder), which the job's own overrides do not carry."""
+    searchpath = [o for o in config.hydra.overrides.hydra if o.startswith("hydra.searchpath=")]
+    return compose(config_name="config", overrides=[*searchpath, *job])
+
+
 def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:
     """Compose and validate every job of the sweep: the cell ids of all their cells, and each job's
     experiment settings. Raises ConfigError (with the job's overrides) on the first bad cell, before
     anything runs."""
     ids, settings = [], []
     for job in expand_grid(config) if is_grid(config) else [base_job(config)]:
-        cfg = compose(config_name="config", overrides=job)
+        cfg = compose_job(config, job)
         try:
             validate(cfg)
         except ConfigError as e:
@@ -261,19 +268,16 @@ def calibrate(config: DictConfig) -> float:
     # the thread count each job of the sweep would run with (bench.__main__.set_threads)
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // jobs_at_once(config)))
     grid = expand_grid(config)
-    inits = [compose(config_name="config", overrides=job).init.name for job in grid]
+    inits = [compose_job(config, job).init.name for job in grid]
     first: dict[str, tuple[list[str], DictConfig]] = {}
     for job, name in zip(grid, inits):
-        first.setdefault(name, (job, compose(config_name="config", overrides=job)))
+        first.setdefault(name, (job, compose_job(config, job)))
     per_job_train, per_init = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         for name, (job, cfg) in first.items():
             steps = max(10, cfg.train.max_steps // CALIBRATION_SHARE)
             print(f"calibrating: {name}, {len(job_cells(cfg))} cells at {steps} steps ...", file=sys.stderr)
-            short = compose(
-                config_name="config",
-                overrides=[*job, f"out_dir={tmp}/{name}", f"train.max_steps={steps}", "init.cache=false"],
-            )
+            short = compose_job(config, [*job, f"out_dir={tmp}/{name}", f"train.max_steps={steps}", "init.cache=false"])
             t = time.perf_counter()
             written = run_job(short)
             wall = time.perf_counter() - t
@@ -341,7 +345,7 @@ class SweepMonitor(Callback):
         shared settings, and the bar counts cells as they are written."""
         sweeper = str(config.hydra.sweeper._target_).rsplit(".", 1)[-1]
         trials = config.hydra.sweeper.get("n_trials")
-        per_job = len(job_cells(compose(config_name="config", overrides=base_job(config))))
+        per_job = len(job_cells(compose_job(config, base_job(config))))
         size = f"{trials} trials of {per_job} cells" if trials else f"jobs of {per_job} cells"
         if config.dry_run:
             print(f"dry run: {sweeper} creates its jobs as it goes: {size}", file=sys.stderr)

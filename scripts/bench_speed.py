@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from bench.config import DataConfig, TrainConfig
+from bench.config import TrainConfig, data_config
 from bench.data import load_dataset
 from bench.device import resolve_device, sync
 from bench.models import build_cnn, build_mlp
@@ -264,7 +264,7 @@ def main() -> None:
     elif args.threads == 0:
         torch.set_num_threads(os.cpu_count() or 1)
     device = resolve_device(args.device)
-    data = load_dataset(DataConfig(name="mnist5k"), device)
+    data = load_dataset(data_config("mnist5k"), device)
     cfg = TrainConfig(max_steps=args.steps)
     runners = {"floor": floor, "harness": harness, "naive": naive}
     runners.update({f"parallel x{k}": (lambda *a, k=k: parallel(*a, seeds=k)) for k in seed_counts})

@@ -96,6 +96,28 @@ def test_typo_in_a_config_file_is_one_line(tmp_path):
     assert len(lines) == 1 and "labeled_fractoin" in lines[0] and "labeled_fraction" in lines[0], r.stderr
 
 
+def test_an_option_file_that_does_not_extend_its_schema_is_one_line(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "bare.yaml").write_text("name: digits\n")  # no defaults: [schema_digits, _self_]
+    r = run_cli(f"hydra.searchpath=[file://{tmp_path}]", "data=bare", f"results_root={tmp_path}")
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "lacks test_fraction" in lines[0] and "schema_digits" in lines[0]
+
+
+def test_a_cell_id_hashes_only_what_its_dataset_reads():
+    from bench.identity import cell_config, cell_id
+
+    mnist5k = cell_config(make_cfg(["data=mnist5k"]), 0)["data"]
+    assert "test_fraction" in mnist5k and not {"size", "root", "download"} & set(mnist5k)
+    assert "size" in cell_config(make_cfg(["data=mnist1d"]), 0)["data"]
+    assert "root" in cell_config(make_cfg(["data=cifar10"]), 0)["data"]
+    # what a dataset reads changes the id; where its files lie does not
+    assert cell_id(make_cfg(["data=mnist1d", "data.size=300"]), 0) != cell_id(make_cfg(["data=mnist1d"]), 0)
+    a, b = make_cfg(["data=mnist", "data.root=a"]), make_cfg(["data=mnist", "data.root=b", "data.download=true"])
+    assert cell_id(a, 0) == cell_id(b, 0)
+
+
 def test_loading_never_unpickles_untrusted_files():
     """Every torch.load passes weights_only=True; no pickle.load or np.load(allow_pickle=True) in bench/."""
     import ast

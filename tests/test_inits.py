@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from bench.cell import initialize_model, run_job
-from bench.config import ACTIVATIONS, DataConfig
+from bench.config import ACTIVATIONS, data_config
 from bench.data import UnlabeledPool, load_dataset
 from bench.inits import get_strategy, run_init
 from bench.inits.krahenbuhl import gradient_ratios, unit_stats
@@ -18,7 +18,7 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_dataset(DataConfig(name="digits"), CPU)
+    return load_dataset(data_config("digits"), CPU)
 
 
 def init_cfg(name: str, *overrides: str):
@@ -152,7 +152,7 @@ def test_krahenbuhl_data_driven_weights_hold_on_fresh_data(weights, width, limit
     """pca/kmeans whitening of a 784-dimensional input fitted on a 512-example batch fits noise: on
     the test split the median first-layer unit's std was off from 1 by 0.50 (pca, 512 units) and 0.14
     (kmeans, 256 units). Fitted on the whole unlabeled pool it holds (measured 0.07 and 0.07)."""
-    data = load_dataset(DataConfig(name="mnist5k", cache_dir=CACHE), CPU)
+    data = load_dataset(data_config("mnist5k", cache_dir=CACHE), CPU)
     torch.manual_seed(0)
     model = build_mlp(784, 10, 1, width, "relu", False)
     cfg = init_cfg("krahenbuhl", f"init.weights={weights}", "init.between_layers=false")

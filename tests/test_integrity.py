@@ -18,8 +18,8 @@ from omegaconf import OmegaConf
 
 from bench import results
 from bench.cell import initialize_model, run_job
-from bench.config import ConfigError, ReportConfig, validate, validate_report
-from bench.data import DataConfig, load_dataset
+from bench.config import ConfigError, ReportConfig, data_config, validate, validate_report
+from bench.data import load_dataset
 from bench.identity import cell_config, experiment_settings, job_cells
 from bench.report import write_report
 from bench.report.plots import file_name
@@ -187,7 +187,7 @@ def test_every_report_setting_is_validated(key, value):
 
 
 def test_a_truncated_dataset_cache_is_rebuilt_with_a_warning(tmp_path):
-    cfg = DataConfig(name="mnist1d", size=300, cache_dir=str(tmp_path))
+    cfg = data_config("mnist1d", size=300, cache_dir=str(tmp_path))
     first = load_dataset(cfg, "cpu")
     path = tmp_path / "mnist1d-300.npz"
     path.write_bytes(path.read_bytes()[:100])
@@ -247,7 +247,15 @@ def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_o
         (["data.seed=-1"], "data.seed=-1"),
         (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
         (["+foo=bar"], "foo='bar' is invalid: is not a setting; allowed keys: data, model"),
-        (["init=random", "init.noise=0.9"], "Key 'noise' not in 'RandomInit' (allowed keys: name, cache, scheme, std)"),
+        (
+            ["init=random", "init.noise=0.9"],
+            "Key 'noise' not in 'RandomInit' (allowed keys: name, cache, scheme, std; "
+            "noise is read by init=autoencoder)",
+        ),
+        (["data.size=300"], "Key 'size' not in 'HeldOutTestData'"),
+        (["data.size=300"], "test_fraction; size is read by data=mnist1d)"),
+        (["data.root=x"], "root is read by data=mnist, fashion_mnist, cifar10)"),
+        (["+data.root=x"], "data=digits has no such setting; allowed keys: name, labeled_fraction"),
         (["+init.noise=0.9"], "init=random has no such setting; allowed keys: name, cache, scheme, std"),
         (["+train.lrr=0.1"], "train.lrr=0.1 is invalid"),
         (["train.lr=abc"], "Value 'abc' of type 'str' could not be converted to Float"),

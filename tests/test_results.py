@@ -107,27 +107,38 @@ def test_failing_cell_is_recorded_and_reruns_next_time(cfg_factory):
     assert r2["status"] == "ok"
 
 
-def test_schema_1_cells_are_read_but_never_pooled_with_schema_2(cfg_factory):
-    """A version 1 result (one flat init config, written before per-strategy schemas) is still read;
-    the report's configuration split keeps it apart from version 2 cells of the same axes, and a
-    folder recorded as version 1 refuses version 2 cells unless append=true."""
-    from bench.metrics import one_configuration
-    from bench.results import ExperimentMismatch, check_experiment
+OLD_SCHEMA_KEYS = {  # what an older schema's config carried that the current one leaves out
+    1: ("init", {"noise": 0.2, "steps_per_layer": 300}),  # one flat init config: every strategy's keys
+    2: ("data", {"size": 5000, "root": "data", "download": False}),  # one data config for every dataset
+}
 
+
+@pytest.mark.parametrize("old_schema", sorted(OLD_SCHEMA_KEYS))
+def test_older_schema_cells_are_read_but_never_pooled_with_current_ones(cfg_factory, old_schema):
+    """A result of an older schema is still read; the report's configuration split keeps it apart from
+    current cells of the same axes, and a folder recorded as an older schema refuses current cells
+    unless append=true."""
+    from bench.metrics import one_configuration
+    from bench.results import SCHEMA, ExperimentMismatch, check_experiment
+
+    assert old_schema < SCHEMA
     cfg = cfg_factory("data=digits", "train.max_steps=20", "n_seeds=3")
     written = run_job(cfg)
     old = read_result(result_path(cfg.out_dir, written[0]["cell_id"]))
-    old["schema"] = 1
-    old["config"]["init"].update(noise=0.2, steps_per_layer=300)  # v1 carried every strategy's keys
-    old["cell_id"] = old["cell_id"] + "-v1"
+    old["schema"] = old_schema
+    group, extra = OLD_SCHEMA_KEYS[old_schema]
+    old["config"][group].update(extra)
+    old["cell_id"] = old["cell_id"] + f"-v{old_schema}"
     write_result(result_path(cfg.out_dir, old["cell_id"]), old)
     cells, _, problems = load_results(cfg.out_dir)
     assert not problems and len(cells) == 4
     kept, left_out, keys = one_configuration(cells)
     assert list(left_out["cell_id"]) == [old["cell_id"]] and "result_schema" in keys
 
-    (Path(cfg.out_dir) / "experiment.json").write_text(json.dumps({"settings": {}}))  # a v1 record has no schema
-    with pytest.raises(ExperimentMismatch, match="holds results of schema 1"):
+    # a v1 record has no schema field; later ones name theirs
+    record = {"settings": {}} if old_schema == 1 else {"schema": old_schema, "settings": {}}
+    (Path(cfg.out_dir) / "experiment.json").write_text(json.dumps(record))
+    with pytest.raises(ExperimentMismatch, match=f"holds results of schema {old_schema}"):
         check_experiment(cfg.out_dir, [{}])
     check_experiment(cfg.out_dir, [{"train.max_steps": 20}], append=True)
-    assert json.loads((Path(cfg.out_dir) / "experiment.json").read_text())["schema"] == 1  # the record keeps its own
+    assert json.loads((Path(cfg.out_dir) / "experiment.json").read_text())["schema"] == old_schema  # kept

@@ -14,6 +14,7 @@ import pytest
 
 from bench.results import load_results
 from tests.conftest import ROOT, cli_args, run_cli
+from tests.test_data import write_idx
 
 pytestmark = pytest.mark.slow
 NARROW = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true"]  # 2 inits x 2 fractions x 2 seeds = 8 cells
@@ -161,18 +162,26 @@ def test_parallel_launchers_give_the_same_numbers_as_sequential(tmp_path, launch
 
 
 def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(tmp_path):
-    r = run_cli(
-        "-m",
-        "data=mnist,digits",
-        "train.max_steps=20",
-        f"data.root={tmp_path}/none",
-        "name=mixed",
-        f"results_root={tmp_path}",
+    # Fashion-MNIST's files are there, MNIST's are not. data.root is read only by the torchvision datasets,
+    # so a sweep over them sets it in a preset that makes one of them the default (as sweep=full does).
+    rng = np.random.default_rng(0)
+    for prefix, n in [("train", 200), ("t10k", 50)]:
+        raw = tmp_path / "data" / "FashionMNIST" / "raw"
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    (tmp_path / "conf" / "sweep").mkdir(parents=True)
+    (tmp_path / "conf" / "sweep" / "torchvision.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /data: mnist\n"
+        f"name: mixed\ndata:\n  root: {tmp_path / 'data'}\ntrain:\n  max_steps: 20\n"
+        "hydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      data: mnist,fashion_mnist\n"
     )
+    r = run_cli(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "sweep=torchvision", f"results_root={tmp_path}")
     assert r.returncode == 1
     res = results_of(tmp_path / "mixed")
     failed = [v for v in res.values() if v["status"] == "failed"]
     assert len(res) == 2 and len(failed) == 1 and "train-images-idx3-ubyte" in failed[0]["error"]
+    assert failed[0]["axes"]["dataset"] == "mnist"
     # an error outside the cells (loading the data) is named once at the end, not also per job
     failed_lines = [ln for ln in r.stderr.splitlines() if ln.startswith("failed: ")]
     assert len(failed_lines) == 1 and failed_lines[0].startswith("failed: mnist-")
