@@ -1,7 +1,7 @@
 """Training-loop speed, measured side by side in one process.
 
 For the default model and data of `make bench` (mnist5k, MLP 2x256, BatchNorm, ReLU, batch 32, SGD)
-and a deeper and a wider MLP (and, with --models, the CNN of the `full` preset), times interleaved
+(and, with --models, a deeper and a wider MLP and the CNN of the `full` preset), times interleaved
 repeats of:
   floor      a bare PyTorch loop: tensors on the device, index batches, forward, backward, step
   harness    bench.train.train, evaluations at their default schedule included
@@ -12,13 +12,15 @@ repeats of:
              the same threads, measured in the same interleaved rounds
 Each runner's rate is also given as achieved model FLOP/s (forward and backward of the training steps,
 counted from the layers' shapes; evaluations are work the harness adds and are not counted) and as a
-fraction of that peak. It prints the median and the interquartile range of many short interleaved repeats
+fraction of that peak. A round runs each one-model loop --one-model-runs times back to back (10), so that
+its figure covers about as much time as the seed-parallel run it is compared with. It prints the median and
+the interquartile range of many interleaved rounds
 and marks a figure whose spread is too wide to quote (IQR above --max-spread of the median). With
 --profile it profiles the seed-parallel engine and says where its time goes. Writes results/speed/speed.json.
 
 Defaults are what a `make bench` job does: 1 torch thread, 20 models together (10 seeds x 2 learning rates).
 
-    python scripts/bench_speed.py [--steps 300] [--repeats 9] [--seeds 20] [--threads 1]
+    python scripts/bench_speed.py [--steps 300] [--repeats 9] [--seeds 20] [--threads 1] [--one-model-runs 10]
                                   [--models default,deeper,wider,cnn] [--device auto] [--profile]
 """
 
@@ -194,6 +196,19 @@ def naive(data, cfg: TrainConfig, build, device) -> float:
     return cfg.max_steps / (time.perf_counter() - t)
 
 
+def back_to_back(runner, runs: int):
+    """A one-model runner repeated `runs` times in a row, as one rate: a 300-step run of one model lasts
+    about a second, the seed-parallel run it is compared with ten or more, and on a shared machine a
+    one-second figure moves with whatever else runs in that second. Back to back, the one-model figure
+    covers about as much time as the figure it is divided by."""
+
+    def run(data, cfg: TrainConfig, build, device) -> float:
+        seconds = sum(cfg.max_steps / runner(data, cfg, build, device) for _ in range(runs))
+        return runs * cfg.max_steps / seconds
+
+    return run
+
+
 def parallel(data, cfg: TrainConfig, build, device, seeds: int) -> float:
     nets = [new_model(build, s, device) for s in range(seeds)]
     gens = [torch.Generator(device=device).manual_seed(s) for s in range(seeds)]
@@ -250,7 +265,8 @@ def main() -> None:
     p.add_argument(
         "--estimate-full", action="store_true", help="estimate the `full` preset's wall time from the cnn's rate"
     )
-    p.add_argument("--models", default="default,deeper,wider", help=f"a list of: {', '.join(MODELS)}")
+    p.add_argument("--one-model-runs", type=int, default=10, help="back-to-back runs of each one-model loop per round")
+    p.add_argument("--models", default="default", help=f"a list of: {', '.join(MODELS)}")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="results/speed/speed.json")
     args = p.parse_args()
@@ -266,13 +282,18 @@ def main() -> None:
     device = resolve_device(args.device)
     data = load_dataset(data_config("mnist5k"), device)
     cfg = TrainConfig(max_steps=args.steps)
-    runners = {"floor": floor, "harness": harness, "naive": naive}
+    runs = max(1, args.one_model_runs)
+    runners = {
+        "floor": back_to_back(floor, runs),
+        "harness": back_to_back(harness, runs),
+        "naive": back_to_back(naive, runs),
+    }
     runners.update({f"parallel x{k}": (lambda *a, k=k: parallel(*a, seeds=k)) for k in seed_counts})
     if device.type == "cuda" or args.switches:  # the GPU switches, off by default: they change the numbers
         k = max(seed_counts)
         for switch in ("bf16", "compile"):
             on = lambda c, switch=switch: TrainConfig(**{**c.__dict__, switch: True})  # noqa: E731
-            runners[f"harness+{switch}"] = lambda d, c, *a, on=on: harness(d, on(c), *a)
+            runners[f"harness+{switch}"] = back_to_back(lambda d, c, *a, on=on: harness(d, on(c), *a), runs)
             runners[f"parallel x{k}+{switch}"] = lambda d, c, *a, on=on: parallel(d, on(c), *a, seeds=k)
     report = {
         "device": device.type,
@@ -281,6 +302,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "steps": args.steps,
+        "one_model_runs": runs,
         "repeats": args.repeats,
         "seeds": seed_counts,
         "batch_size": cfg.batch_size,
@@ -294,6 +316,7 @@ def main() -> None:
     for label, build in [MODELS[m] for m in models]:
         for fn in runners.values():  # warm-up: allocator, kernels, first-call costs
             fn(data, TrainConfig(max_steps=20), build, device)
+        print(f"  {label}: {args.repeats} rounds ...", flush=True)
         times: dict[str, list[float]] = {k: [] for k in [*runners, "gemm"]}
         for _ in range(args.repeats):  # interleaved, so that drift of a shared machine hits all alike
             times["gemm"].append(gemm(device, args.gemm_size))

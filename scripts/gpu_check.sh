@@ -24,5 +24,7 @@ print(f"smoke on cuda: {len(cells)} cells ok")
 PY
 
 echo "== 2-3. speed, MLP and CNN, switches on and off; the full preset's estimate"
+# one run of each one-model loop a round: train.compile compiles every new model, and ten back-to-back
+# runs would spend the time budget compiling
 timeout 330 "$PY" scripts/bench_speed.py --device cuda --threads 0 --models default,cnn --seeds 20 \
-  --steps 300 --repeats 5 --estimate-full --out "$OUT/speed.json"
+  --steps 300 --repeats 5 --one-model-runs 1 --estimate-full --out "$OUT/speed.json"
