@@ -74,6 +74,46 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None =
     return subprocess.run(cli_args(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    """`bench args` in this test process: the same entry point (`bench.__main__.cli`), its exit code and its
+    console, without a new process's 7 s of importing torch. For sweeps and single runs whose results and
+    console lines are under test; what only a process shows (one-line errors with nothing else on stderr,
+    signals, kills, several processes at once) goes through run_cli. Everything the run changes in this
+    process (argv, environment, torch threads, signal handlers, logging, Hydra's global state) is put back."""
+    import contextlib
+    import io
+    import logging
+    import signal
+
+    import torch
+
+    from bench.__main__ import cli
+
+    saved_argv, saved_env, threads = sys.argv, dict(os.environ), torch.get_num_threads()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    loggers = [logging.root, *(lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    logging_state = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    err, code = io.StringIO(), 0
+    GlobalHydra.instance().clear()
+    sys.argv = ["bench", *cli_args(*args)[3:]]
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            cli()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        GlobalHydra.instance().clear()
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        torch.set_num_threads(threads)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for lg, hs, level, propagate, disabled in logging_state:
+            lg.handlers[:], lg.level, lg.propagate, lg.disabled = hs, level, propagate, disabled
+    return subprocess.CompletedProcess(sys.argv, code, "", err.getvalue())
+
+
 def cli_args(*args: str) -> list[str]:
     """The command line of `python -m bench args`, with the test session's cache folder."""
     cache = [] if any(a.startswith("data.cache_dir=") for a in args) else [f"data.cache_dir={CACHE}"]

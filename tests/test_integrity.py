@@ -24,7 +24,7 @@ from bench.identity import cell_config, experiment_settings, job_cells
 from bench.report import write_report
 from bench.report.plots import file_name
 from bench.results import ExperimentMismatch, check_experiment, load_results, result_path
-from tests.conftest import ROOT, cli_args, run_cli
+from tests.conftest import ROOT, cli_args, run_bench, run_cli
 
 REPORT = OmegaConf.structured(ReportConfig)
 
@@ -76,7 +76,7 @@ def test_the_report_never_pools_two_configurations(cfg_factory, tmp_path):
 
 def test_a_single_run_with_other_settings_is_one_line_and_exit_2(tmp_path):
     base = ["data=digits", "train.max_steps=5", "name=x", f"results_root={tmp_path}"]
-    assert run_cli(*base).returncode == 0
+    assert run_bench(*base).returncode == 0
     r = run_cli(*base[:1], "train.max_steps=6", *base[2:])
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "train.max_steps=5 there, 6 here" in r.stderr and "name=" in r.stderr
@@ -85,7 +85,7 @@ def test_a_single_run_with_other_settings_is_one_line_and_exit_2(tmp_path):
 def test_ad_hoc_single_runs_go_to_a_folder_of_their_own_settings(tmp_path):
     base = ["data=digits", f"results_root={tmp_path}"]
     for extra in (["train.max_steps=5"], ["train.max_steps=6"], ["train.max_steps=5", "seed=1"]):
-        r = run_cli(*base, *extra)
+        r = run_bench(*base, *extra)
         assert r.returncode == 0, r.stderr
     folders = sorted(d for d in (tmp_path / "runs").iterdir() if (d / "cells").is_dir())
     assert len(folders) == 2  # max_steps 5 (seeds 0 and 1 together) and max_steps 6
@@ -283,7 +283,7 @@ def test_sweep_preflight_catches_launcher_and_folder_problems(tmp_path):
 
 
 def test_a_single_run_whose_cell_failed_exits_1(tmp_path):
-    r = run_cli("data=digits", "train.max_steps=5", "fail_on=digits", f"results_root={tmp_path}")
+    r = run_bench("data=digits", "train.max_steps=5", "fail_on=digits", f"results_root={tmp_path}")
     assert r.returncode == 1 and "failed:" in r.stderr
 
 
@@ -376,7 +376,9 @@ def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
         f"results_root={tmp_path}",
     )
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_results(tmp_path / "smoke", 1, proc)  # the workers are busy with jobs now
+    deadline = time.time() + 120
+    while not list((tmp_path / "smoke").glob(f"cells/*/{results.LOCK_NAME}")) and time.time() < deadline:
+        time.sleep(0.1)  # a worker has claimed a cell: it is busy with a job now
     assert workers_of(proc.pid), "no worker started"
     proc.kill()  # the parent only, as `kill -9 <pid>` would
     proc.wait()

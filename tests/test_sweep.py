@@ -15,7 +15,7 @@ import pytest
 from filelock import FileLock
 
 from bench.results import load_results
-from tests.conftest import ROOT, cli_args, run_cli
+from tests.conftest import ROOT, cli_args, run_bench
 from tests.test_data import write_idx
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def smoke_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     with FileLock(str(shared / "smoke-sweep.lock")):
         done = shared / "smoke-sweep.json"
         if not done.exists():
-            r = run_cli(*NARROW, f"results_root={shared / 'smoke-sweep'}")
+            r = run_bench(*NARROW, f"results_root={shared / 'smoke-sweep'}")
             done.write_text(json.dumps({"returncode": r.returncode, "stderr": r.stderr}))
         r = json.loads(done.read_text())
     assert r["returncode"] == 0, r["stderr"][-3000:]
@@ -69,11 +69,11 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(s
     assert "verdict: digits relu at 1 labeled" not in r.stderr  # no autoencoder arm in this grid: no verdict line
 
     out = copy_of(shared, tmp_path)
-    plan = run_cli(*NARROW, "seed=5", "dry_run=true", f"results_root={tmp_path}")
+    plan = run_bench(*NARROW, "seed=5", "dry_run=true", f"results_root={tmp_path}")
     assert plan.returncode == 0 and "dry run: 8 cells would run, 0 are done" in plan.stderr
     assert "estimate: about" in plan.stderr and not list(out.glob("cells/*-s5-*"))
 
-    again = run_cli(*NARROW, f"results_root={tmp_path}")
+    again = run_bench(*NARROW, f"results_root={tmp_path}")
     assert again.returncode == 0 and "8 already done" in again.stderr
     assert {k: v["started_at"] for k, v in results_of(out).items()} == {k: v["started_at"] for k, v in first.items()}
 
@@ -105,7 +105,7 @@ def test_a_failing_cell_is_reported_and_the_sweep_goes_on(smoke_sweep, tmp_path)
     # four cells left to run: the two that will fail, and two of another job that must still run after them
     for cell in [*out.glob("cells/*-lsuv-relu-bn1-f0.1-*"), *out.glob("cells/*-random-relu-bn1-f1-*")]:
         (cell / "result.json").unlink()
-    r = run_cli(*NARROW, "fail_on=lsuv-relu-bn1-f0.1", f"results_root={tmp_path}")
+    r = run_bench(*NARROW, "fail_on=lsuv-relu-bn1-f0.1", f"results_root={tmp_path}")
     assert r.returncode == 1
     assert "done: 4 cells run, 4 already done, 2 failed" in r.stderr, r.stderr[-2000:]
     failed_lines = [ln for ln in r.stderr.splitlines() if ln.startswith("failed: ")]
@@ -124,8 +124,9 @@ def test_report_cli_on_a_partial_folder_and_on_bad_folders(smoke_sweep, tmp_path
     out = copy_of(smoke_sweep[0], tmp_path)
     (out / "cells" / "broken").mkdir()
     (out / "cells" / "broken" / "result.json").write_text('{"schema": 1, "cell_')
-    r = subprocess.run([sys.executable, "-m", "bench.report", str(out)], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stderr
+    from bench.report.__main__ import main as report_main
+
+    assert report_main([str(out)]) == 0  # in this process; the two errors below are one line on a real console
     assert "cells/broken/result.json" in (out / "report.md").read_text()
     for folder in [tmp_path / "missing", tmp_path]:
         r = subprocess.run(
@@ -148,7 +149,7 @@ def test_sigkill_mid_sweep_leaves_whole_results_and_a_rerun_finishes_only_the_re
     proc.wait()
     before = results_of(out)  # every file that exists parses: no half-written result
     assert 1 <= len(before) < 4
-    r = run_cli(*grid, f"results_root={tmp_path}")
+    r = run_bench(*grid, f"results_root={tmp_path}")
     assert r.returncode == 0, r.stderr[-2000:]
     after = results_of(out)
     assert len(after) == 4
@@ -177,7 +178,7 @@ def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
 def test_parallel_launchers_give_the_same_numbers_as_sequential(smoke_sweep, tmp_path, launcher):
     # Bitwise equality holds because every job runs with the same torch thread count (threads=1 by
     # default): CPU reductions are split by thread. The sequential run is the shared smoke sweep.
-    r = run_cli(*NARROW, "data.labeled_fraction=1.0", *launcher, f"results_root={tmp_path}/par")
+    r = run_bench(*NARROW, "data.labeled_fraction=1.0", *launcher, f"results_root={tmp_path}/par")
     assert r.returncode == 0, r.stderr[-3000:]
     seq, par = results_of(smoke_sweep[0]), results_of(tmp_path / "par" / "smoke")
     assert len(par) == 4 and set(par) <= set(seq)
@@ -201,7 +202,7 @@ def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(t
         f"name: mixed\ndata:\n  root: {tmp_path / 'data'}\ntrain:\n  max_steps: 20\n"
         "hydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      data: mnist,fashion_mnist\n"
     )
-    r = run_cli(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "sweep=torchvision", f"results_root={tmp_path}")
+    r = run_bench(f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "sweep=torchvision", f"results_root={tmp_path}")
     assert r.returncode == 1
     res = results_of(tmp_path / "mixed")
     failed = [v for v in res.values() if v["status"] == "failed"]
@@ -213,7 +214,7 @@ def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(t
 
 
 def test_threads_zero_gives_each_parallel_job_its_share_of_the_cores(tmp_path):
-    r = run_cli(
+    r = run_bench(
         *NARROW,
         "data.labeled_fraction=1.0",
         "seed=0",
@@ -265,7 +266,7 @@ def test_optuna_tunes_each_arms_learning_rate_with_the_same_budget(tmp_path):
     common = ["sweep=tune_lr", "data=digits", "n_seeds=2", "train.max_steps=30", "hydra.sweeper.n_trials=2"]
     common += [f"results_root={tmp_path}"]
     for init in ("random", "lsuv"):
-        run = run_cli(*common, f"init={init}")
+        run = run_bench(*common, f"init={init}")
         assert run.returncode == 0, run.stderr[-2000:]
         assert "OptunaSweeper, 2 trials of 2 cells" in run.stderr and "best trial: train.lr=" in run.stderr
     cells, _, problems = load_results(tmp_path / "tune_lr")
@@ -275,7 +276,7 @@ def test_optuna_tunes_each_arms_learning_rate_with_the_same_budget(tmp_path):
 
 
 def test_dry_run_on_an_empty_folder_calibrates_without_writing_cells(tmp_path):
-    plan = run_cli(*NARROW, "dry_run=true", f"results_root={tmp_path}")
+    plan = run_bench(*NARROW, "dry_run=true", f"results_root={tmp_path}")
     assert plan.returncode == 0, plan.stderr[-2000:]
     assert "dry run: 8 cells would run, 0 are done" in plan.stderr
     assert "calibrating: random, 2 cells at 10 steps" in plan.stderr and "calibrating: lsuv" in plan.stderr

@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"report settings (YAML); default: the folder's {REPORT_CONFIG_NAME}, else {DEFAULTS}",
     )
     args = parser.parse_args(argv)
-    from bench.report import write_report
-
     results_dir = Path(args.results_dir)
     try:
         cfg, source = load_report_config(results_dir, args.config)
+        from bench.report.build import write_report  # after the settings: a bad --config fails at once
+
         if args.against:
             from bench.report.compare import compare
 
