@@ -260,6 +260,16 @@ def read_result(path: Path) -> dict:
     return result
 
 
+def check_results_folder(out_dir: str | Path) -> None:
+    """Raise FileNotFoundError unless out_dir holds at least one cell's result file (read or not): what
+    a report needs, checked before the report's libraries are imported."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise FileNotFoundError(f"results folder {str(out_dir)!r} does not exist")
+    if next(out_dir.glob(f"cells/*/{RESULT_NAME}"), None) is None:
+        raise FileNotFoundError(f"no cells under {out_dir}/cells")
+
+
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Read every cells/*/result.json under out_dir.
 

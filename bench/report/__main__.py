@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.config import ConfigError, ReportConfig
-from bench.results import REPORT_CONFIG_NAME
+from bench.results import REPORT_CONFIG_NAME, check_results_folder
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "report" / "default.yaml"  # inside the package
 
@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = Path(args.results_dir)
     try:
         cfg, source = load_report_config(results_dir, args.config)
-        from bench.report.build import write_report  # after the settings: a bad --config fails at once
+        if not args.against:
+            check_results_folder(results_dir)  # a mistyped folder fails at once, before pandas and matplotlib load
+        from bench.report.build import write_report
 
         if args.against:
             from bench.report.compare import compare
