@@ -42,13 +42,17 @@ def smoke_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return shared / "smoke-sweep" / "smoke", subprocess.CompletedProcess(NARROW, r["returncode"], "", r["stderr"])
 
 
-@pytest.fixture
-def no_report(monkeypatch):
-    """For a test that checks a sweep's cells and console, not its report (tested on the shared smoke sweep):
-    the sweep skips writing it, 3 s of plots."""
+def skip_report(monkeypatch) -> None:
+    """For a run whose report the test does not read (the report is tested on the shared smoke sweep): the
+    sweep skips writing it, 3 s of plots."""
     import bench.report.build
 
     monkeypatch.setattr(bench.report.build, "write_report", lambda out_dir, cfg: [Path(out_dir) / "report.md"])
+
+
+@pytest.fixture
+def no_report(monkeypatch):
+    skip_report(monkeypatch)
 
 
 def copy_of(folder: Path, results_root: Path) -> Path:
@@ -82,9 +86,7 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(s
     assert plan.returncode == 0 and "dry run: 8 cells would run, 0 are done" in plan.stderr
     assert "estimate: about" in plan.stderr and not list(out.glob("cells/*-s5-*"))
 
-    import bench.report.build  # the report of a rerun is the one checked above: not written again here
-
-    monkeypatch.setattr(bench.report.build, "write_report", lambda out_dir, cfg: [Path(out_dir) / "report.md"])
+    skip_report(monkeypatch)  # the rerun's report would be the one checked above
     again = run_bench(*NARROW, f"results_root={tmp_path}")
     assert again.returncode == 0 and "8 already done" in again.stderr
     assert {k: v["started_at"] for k, v in results_of(out).items()} == {k: v["started_at"] for k, v in first.items()}
@@ -277,11 +279,9 @@ def test_optuna_tunes_each_arms_learning_rate_with_the_same_budget(tmp_path, mon
     the progress bar and the report cope; two arms tuned into one folder give one report over both."""
     common = ["sweep=tune_lr", "data=digits", "n_seeds=2", "train.max_steps=30", "hydra.sweeper.n_trials=2"]
     common += [f"results_root={tmp_path}"]
-    import bench.report.build
-
     for init in ("random", "lsuv"):
         if init == "random":  # the report is checked after the second arm, over both; the first one's is skipped
-            monkeypatch.setattr(bench.report.build, "write_report", lambda out_dir, cfg: [Path(out_dir) / "report.md"])
+            skip_report(monkeypatch)
         else:
             monkeypatch.undo()
         run = run_bench(*common, f"init={init}")
