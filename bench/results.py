@@ -260,12 +260,17 @@ def read_result(path: Path) -> dict:
     return result
 
 
-def check_results_folder(out_dir: str | Path) -> None:
-    """Raise FileNotFoundError unless out_dir holds at least one cell's result file (read or not): what
-    a report needs, checked before the report's libraries are imported."""
+def _existing_folder(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise FileNotFoundError(f"results folder {str(out_dir)!r} does not exist")
+    return out_dir
+
+
+def check_results_folder(out_dir: str | Path) -> None:
+    """Raise FileNotFoundError unless out_dir holds at least one cell's result file (read or not): what
+    a report needs, checked before the report's libraries are imported."""
+    out_dir = _existing_folder(out_dir)
     if next(out_dir.glob(f"cells/*/{RESULT_NAME}"), None) is None:
         raise FileNotFoundError(f"no cells under {out_dir}/cells")
 
@@ -278,9 +283,7 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     and one line per file that could not be read, naming it."""
     import pandas as pd  # here, not at the top: the command line's error paths need none of it
 
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise FileNotFoundError(f"results folder {str(out_dir)!r} does not exist")
+    out_dir = _existing_folder(out_dir)
     cell_rows, curve_rows, problems = [], [], []
     for path in sorted(out_dir.glob(f"cells/*/{RESULT_NAME}")):
         try:

@@ -268,10 +268,11 @@ def calibrate(config: DictConfig) -> float:
     # the thread count each job of the sweep would run with (bench.__main__.set_threads)
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // jobs_at_once(config)))
     grid = expand_grid(config)
-    inits = [compose_job(config, job).init.name for job in grid]
+    configs = [compose_job(config, job) for job in grid]
+    inits = [cfg.init.name for cfg in configs]
     first: dict[str, tuple[list[str], DictConfig]] = {}
-    for job, name in zip(grid, inits):
-        first.setdefault(name, (job, compose_job(config, job)))
+    for job, cfg in zip(grid, configs):
+        first.setdefault(cfg.init.name, (job, cfg))
     per_job_train, per_init = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         for name, (job, cfg) in first.items():

@@ -115,8 +115,9 @@ def shape_peak(build, input_shape: tuple[int, ...], batch: int, seeds: int, devi
     layer the forward bmm (S, out, in) @ (S, in, B), the weight gradient (S, out, B) @ (S, B, in) and the
     input gradient (S, in, out) @ (S, out, B) (none for the first layer). What the engine could reach if
     everything but its matrix products cost nothing: thin products (B = 32) run well below a square GEMM."""
-    layers = [m for m in build().modules() if isinstance(m, torch.nn.Linear)]
-    if not layers or len(input_shape) > 1 and not isinstance(build().blocks[0].layer, torch.nn.Linear):
+    model = build()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not layers or len(input_shape) > 1 and not isinstance(model.blocks[0].layer, torch.nn.Linear):
         return float("nan")
     work = []
     for i, m in enumerate(layers):
