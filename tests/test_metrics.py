@@ -174,6 +174,8 @@ def test_paired_t_agrees_with_scipy_and_holm_with_a_hand_computation():
     ref = stats.ttest_1samp(d, 0.0)
     lo, hi = ref.confidence_interval(0.9)
     assert (c.lo, c.hi, c.p) == pytest.approx((lo, hi, ref.pvalue))
+    for q, df in [(0.975, 1), (0.975, 9), (0.8, 9), (0.995, 30), (0.025, 4)]:  # the power and settle-seeds quantiles
+        assert metrics.t_quantile(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-12)
     # p .01 .04 .03 -> sorted .01*3 = .03, .03*2 = .06, .04*1 = .04 -> monotone: .06
     assert metrics.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
