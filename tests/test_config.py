@@ -4,7 +4,7 @@ import pytest
 from omegaconf.errors import ConfigKeyError
 
 from bench.config import ACTIVATIONS, DATASETS, INITS, ConfigError, validate
-from tests.conftest import ROOT, make_cfg, run_cli
+from tests.conftest import ROOT, make_cfg, run_bench, run_cli
 
 
 def test_defaults_compose_and_validate():
@@ -64,27 +64,37 @@ def test_typo_in_key_is_a_composition_error():
     assert "labeld_fraction" in str(e.value) or isinstance(e.value.__cause__, ConfigKeyError)
 
 
-@pytest.mark.parametrize(
-    "args,needle",
-    [
-        (["init=nonsense"], "init/nonsense"),
-        (["data.labeled_fraction=1.5"], "data.labeled_fraction=1.5"),
-        (["data.labeld_fraction=0.5"], "labeld_fraction"),
-        (["activation=swish"], "activation/swish"),
-        (["hydra/launcher=nope"], "hydra/launcher/nope"),
-        (["sweep=smoke", "data.labeled_fraction=0.1,1.5"], "data.labeled_fraction=1.5"),
-        (["sweep=smoke", "init=random,magic"], "init/magic"),
-        (["sweep=smoke", "train.max_steps=0"], "train.max_steps=0"),
-        (["sweep=smoke", "train.batch_size=-4"], "train.batch_size=-4"),
-    ],
-)
-def test_cli_bad_input_is_one_line_and_nonzero(args, needle, tmp_path):
-    r = run_cli(*args, f"results_root={tmp_path}")
+BAD_INPUT = [
+    (["init=nonsense"], "init/nonsense"),
+    (["data.labeled_fraction=1.5"], "data.labeled_fraction=1.5"),
+    (["data.labeld_fraction=0.5"], "labeld_fraction"),
+    (["activation=swish"], "activation/swish"),
+    (["hydra/launcher=nope"], "hydra/launcher/nope"),
+    (["sweep=smoke", "data.labeled_fraction=0.1,1.5"], "data.labeled_fraction=1.5"),
+    (["sweep=smoke", "init=random,magic"], "init/magic"),
+    (["sweep=smoke", "train.max_steps=0"], "train.max_steps=0"),
+    (["sweep=smoke", "train.batch_size=-4"], "train.batch_size=-4"),
+]
+
+
+def assert_one_line_error(r, needle: str, results_root: Path) -> None:
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr
     assert needle in lines[0] and lines[0].startswith("bench: error:")
-    assert not any(Path(tmp_path).rglob("result.json"))  # nothing trained
+    assert not any(Path(results_root).rglob("result.json"))  # nothing trained
+
+
+@pytest.mark.parametrize("args,needle", BAD_INPUT)
+def test_cli_bad_input_is_one_line_and_nonzero(args, needle, tmp_path):
+    assert_one_line_error(run_bench(*args, f"results_root={tmp_path}"), needle, tmp_path)  # in this process
+
+
+@pytest.mark.parametrize("args,needle", [BAD_INPUT[i] for i in (0, 5)])
+def test_cli_bad_input_in_a_new_process_is_one_line_and_nonzero(args, needle, tmp_path):
+    # a group option that does not exist, and a bad value in a sweep (caught by its preflight), each in a
+    # process of its own: what only a new process shows would be a second line here
+    assert_one_line_error(run_cli(*args, f"results_root={tmp_path}"), needle, tmp_path)
 
 
 def test_typo_in_a_config_file_is_one_line(tmp_path):

@@ -186,7 +186,10 @@ def test_krahenbuhl_never_reads_labels(digits):
     ],
 )
 def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, activation, batchnorm):
-    small = ["model.channels=[8,16]"] if model_name == "cnn" else []  # the default 32-64 trains 10x longer
+    # Small models, where the property does not depend on size: at these sizes the held-out loss falls 3x
+    # to 50x (the default 32-64 channels train 10x longer, a width of 256 4x). A CNN step costs more, so
+    # the CNNs take 300 steps a layer.
+    small, steps = (["model.channels=[8,16]"], 300) if model_name == "cnn" else (["model.width=64"], 600)
     cfg = make_cfg(
         [
             *small,
@@ -195,7 +198,7 @@ def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, 
             f"activation={activation}",
             f"model.batchnorm={batchnorm}",
             "init=autoencoder",
-            "init.steps_per_layer=600",
+            f"init.steps_per_layer={steps}",
             "init.cache=false",
         ]
     )
@@ -210,7 +213,7 @@ def test_autoencoder_reconstruction_falls_and_features_move(digits, model_name, 
     assert not torch.allclose(model.blocks[0].layer.weight, start.blocks[0].layer.weight)
     assert torch.equal(model.head.weight, start.head.weight)  # the output layer keeps its random start
     # each step's backward runs through one block and its decoder only: less than a full pass
-    assert cost.steps == 600 * len(model.blocks) and 0 < cost.backward_passes < cost.steps and not hit
+    assert cost.steps == steps * len(model.blocks) and 0 < cost.backward_passes < cost.steps and not hit
 
 
 def test_autoencoder_cost_counts_frozen_blocks_and_decoder(digits):

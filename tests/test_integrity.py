@@ -77,7 +77,7 @@ def test_the_report_never_pools_two_configurations(cfg_factory, tmp_path):
 def test_a_single_run_with_other_settings_is_one_line_and_exit_2(tmp_path):
     base = ["data=digits", "train.max_steps=5", "name=x", f"results_root={tmp_path}"]
     assert run_bench(*base).returncode == 0
-    r = run_cli(*base[:1], "train.max_steps=6", *base[2:])
+    r = run_bench(*base[:1], "train.max_steps=6", *base[2:])  # main() prints it as a ConfigError: one line
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "train.max_steps=5 there, 6 here" in r.stderr and "name=" in r.stderr
 
@@ -239,46 +239,59 @@ def test_a_cell_locked_by_a_live_process_is_skipped_and_a_dead_ones_lock_taken_o
 # --- one line and the right exit code
 
 
-@pytest.mark.parametrize(
-    "args,text",
-    [
-        (["threads=-1"], "threads=-1"),
-        (["name=" + "x" * 300], "name="),
-        (["data.seed=-1"], "data.seed=-1"),
-        (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
-        (["+foo=bar"], "foo='bar' is invalid: is not a setting; allowed keys: data, model"),
-        (
-            ["init=random", "init.noise=0.9"],
-            "Key 'noise' not in 'RandomInit' (allowed keys: name, cache, scheme, std; "
-            "noise is read by init=autoencoder)",
-        ),
-        (["data.size=300"], "Key 'size' not in 'HeldOutTestData'"),
-        (["data.size=300"], "test_fraction; size is read by data=mnist1d)"),
-        (["data.root=x"], "root is read by data=mnist, fashion_mnist, cifar10)"),
-        (["+data.root=x"], "data=digits has no such setting; allowed keys: name, labeled_fraction"),
-        (["+init.noise=0.9"], "init=random has no such setting; allowed keys: name, cache, scheme, std"),
-        (["+train.lrr=0.1"], "train.lrr=0.1 is invalid"),
-        (["train.lr=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
-    ],
-)
-def test_bad_values_are_one_line_with_exit_2(args, text, tmp_path):
-    r = run_cli("data=digits", "train.max_steps=5", f"results_root={tmp_path}", *args)
+BAD_VALUES = [
+    (["threads=-1"], "threads=-1"),
+    (["name=" + "x" * 300], "name="),
+    (["data.seed=-1"], "data.seed=-1"),
+    (["report.bootstrap_resamples=0"], "report.bootstrap_resamples=0"),
+    (["+foo=bar"], "foo='bar' is invalid: is not a setting; allowed keys: data, model"),
+    (
+        ["init=random", "init.noise=0.9"],
+        "Key 'noise' not in 'RandomInit' (allowed keys: name, cache, scheme, std; noise is read by init=autoencoder)",
+    ),
+    (["data.size=300"], "Key 'size' not in 'HeldOutTestData'"),
+    (["data.size=300"], "test_fraction; size is read by data=mnist1d)"),
+    (["data.root=x"], "root is read by data=mnist, fashion_mnist, cifar10)"),
+    (["+data.root=x"], "data=digits has no such setting; allowed keys: name, labeled_fraction"),
+    (["+init.noise=0.9"], "init=random has no such setting; allowed keys: name, cache, scheme, std"),
+    (["+train.lrr=0.1"], "train.lrr=0.1 is invalid"),
+    (["train.lr=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
+]
+
+
+def assert_one_line_exit_2(r, text: str) -> None:
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and text in r.stderr, r.stderr
     assert "$VALUE" not in r.stderr
 
 
-def test_sweep_preflight_catches_launcher_and_folder_problems(tmp_path):
-    r = run_cli("sweep=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", f"results_root={tmp_path}")
+@pytest.mark.parametrize("args,text", BAD_VALUES)
+def test_bad_values_are_one_line_with_exit_2(args, text, tmp_path):
+    # in this process: each message and its exit code (run_bench captures stderr, the same entry point)
+    assert_one_line_exit_2(run_bench("data=digits", "train.max_steps=5", f"results_root={tmp_path}", *args), text)
+
+
+@pytest.mark.parametrize("args,text", [BAD_VALUES[i] for i in (0, 4, 6, 12)])
+def test_bad_values_in_a_new_process_are_one_line_with_exit_2(args, text, tmp_path):
+    # and in a process of their own, one of each way an error arises (our check of a value, Hydra's
+    # override parser, a key the schema lacks, a type OmegaConf cannot convert): what only a new process
+    # shows, such as a warning printed once at import, would be a second line here
+    assert_one_line_exit_2(run_cli("data=digits", "train.max_steps=5", f"results_root={tmp_path}", *args), text)
+
+
+def test_sweep_preflight_catches_launcher_and_folder_problems(tmp_path, monkeypatch):
+    # in this process; test_cli_bad_input_in_a_new_process_is_one_line_and_nonzero has a preflight error in a
+    # process of its own
+    r = run_bench("sweep=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", f"results_root={tmp_path}")
     assert r.returncode == 2 and "hydra.launcher.n_jobs=0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli(
-        "sweep=smoke", "hydra/launcher=slurm", f"results_root={tmp_path}", env={"PATH": os.path.dirname(sys.executable)}
-    )
+    with monkeypatch.context() as m:
+        m.setenv("PATH", os.path.dirname(sys.executable))  # no sbatch on it
+        r = run_bench("sweep=smoke", "hydra/launcher=slurm", f"results_root={tmp_path}")
     assert r.returncode == 2 and "no SLURM here" in r.stderr
-    r = run_cli("sweep=smoke", "data.seed=-1", f"results_root={tmp_path}")
+    r = run_bench("sweep=smoke", "data.seed=-1", f"results_root={tmp_path}")
     assert r.returncode == 2 and "data.seed=-1" in r.stderr and not (tmp_path / "smoke" / "cells").exists()
     if os.geteuid() != 0:  # root writes anywhere
         (tmp_path / "ro").mkdir(mode=0o555)
-        r = run_cli("sweep=smoke", f"results_root={tmp_path}/ro")
+        r = run_bench("sweep=smoke", f"results_root={tmp_path}/ro")
         assert r.returncode == 2 and "cannot write there" in r.stderr
 
 
