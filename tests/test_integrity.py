@@ -366,7 +366,10 @@ def wait_for_results(folder: Path, n: int, proc: subprocess.Popen, limit: float 
 
 @pytest.mark.slow
 def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
-    args = cli_args("sweep=smoke", "init=random,lsuv", "train.max_steps=300", f"results_root={tmp_path}")
+    # half the smoke grid (BatchNorm on): 4 jobs of 2 cells; a new process composes every job twice before
+    # the first trains (the preflight, then Hydra's own check), 1 s a job
+    grid = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true", "train.max_steps=300"]
+    args = cli_args(*grid, f"results_root={tmp_path}")
     proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for_results(tmp_path / "smoke", 2, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
@@ -374,7 +377,7 @@ def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"bench: interrupted: \d+ of 16 cells finished and kept; rerun the same command to resume", last
+        r"bench: interrupted: \d+ of 8 cells finished and kept; rerun the same command to resume", last
     )
 
 
@@ -383,6 +386,7 @@ def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
 def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
     args = cli_args(
         "sweep=smoke",
+        "model.batchnorm=true",  # 4 jobs: two run while the parent is killed, two wait
         "train.max_steps=600",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
