@@ -35,8 +35,8 @@ test-fast: setup  ## the edit loop: everything but the tests that spawn processe
 	$(PY) -m pytest -q -n $(JOBS) -m "not slow"
 
 lint: setup  ## ruff: the linter and the formatter's check (`.venv/bin/ruff format .` applies it)
-	$(VENV)/bin/ruff check bench hydra_plugins tests scripts
-	$(VENV)/bin/ruff format --check bench hydra_plugins tests scripts
+	$(VENV)/bin/ruff check bench tests scripts
+	$(VENV)/bin/ruff format --check bench tests scripts
 
 speed: setup  ## training-loop speed against the machine's peak -> results/speed/ (ARGS="--models default,cnn --profile")
 	$(PY) scripts/bench_speed.py $(ARGS)

@@ -46,10 +46,9 @@ def expand_grid(config: DictConfig) -> list[list[str]]:
 
 
 def is_grid(config: DictConfig) -> bool:
-    """Hydra's basic sweeper (and PreflightedSweeper, built on it: hydra_plugins/bench_sweeper) knows
-    every job before it starts; another sweeper (Optuna) creates them as it goes, from the results of
-    the ones before."""
-    return str(config.hydra.sweeper.get("_target_", "")).endswith(("BasicSweeper", "PreflightedSweeper"))
+    """Hydra's basic sweeper knows every job before it starts; another sweeper (Optuna) creates them as
+    it goes, from the results of the ones before."""
+    return str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper")
 
 
 def base_job(config: DictConfig) -> list[str]:

@@ -1,8 +1,6 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf.errors import ConfigKeyError
 
 from bench.config import ACTIVATIONS, DATASETS, INITS, ConfigError, validate
@@ -31,18 +29,6 @@ def test_sweep_presets_compose():
         )
         assert cfg.name == preset
         validate(cfg)
-
-
-def test_grid_presets_use_the_preflighted_sweeper_and_tune_lr_keeps_optuna():
-    def sweeper(preset: str) -> str:
-        GlobalHydra.instance().clear()
-        with initialize_config_module(config_module="bench.conf", version_base="1.3"):
-            config = compose(config_name="config", overrides=[f"sweep={preset}"], return_hydra_config=True)
-        return config.hydra.sweeper._target_
-
-    for preset in ("smoke", "default", "full"):
-        assert sweeper(preset) == "hydra_plugins.bench_sweeper.PreflightedSweeper", preset
-    assert sweeper("tune_lr").endswith("OptunaSweeper")  # a preset's own sweeper wins
 
 
 @pytest.mark.parametrize(
