@@ -366,8 +366,9 @@ def wait_for_results(folder: Path, n: int, proc: subprocess.Popen, limit: float 
 
 @pytest.mark.slow
 def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
-    # half the smoke grid (BatchNorm on): 4 jobs of 2 cells; a new process composes every job twice before
-    # the first trains (the preflight, then Hydra's own check), 1 s a job
+    # half the smoke grid (BatchNorm on), 4 jobs of 2 cells: what is tested does not depend on the grid's
+    # size, and the process composes every job twice (the preflight, then Hydra's own check) before its
+    # first cell
     grid = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true", "train.max_steps=300"]
     args = cli_args(*grid, f"results_root={tmp_path}")
     proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
