@@ -377,9 +377,7 @@ def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert re.fullmatch(
-        r"bench: interrupted: \d+ of 8 cells finished and kept; rerun the same command to resume", last
-    )
+    assert re.fullmatch(r"bench: interrupted: \d+ of 8 cells finished and kept; rerun the same command to resume", last)
 
 
 @pytest.mark.slow
