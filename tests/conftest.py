@@ -83,10 +83,11 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None =
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:
     """`bench args` in this test process: the same entry point (`bench.__main__.cli`), its exit code and its
-    console, without a new process's 7 s of importing torch. For sweeps and single runs whose results and
-    console lines are under test; what only a process shows (one-line errors with nothing else on stderr,
-    signals, kills, several processes at once) goes through run_cli. Everything the run changes in this
-    process (argv, environment, torch threads, signal handlers, logging, Hydra's global state) is put back."""
+    console, without a new process's 7 s of importing torch. For sweeps, single runs and error messages
+    whose results and console lines are under test; what only a process shows (nothing else on stderr than
+    the one-line error, signals, kills, several processes at once) goes through run_cli. Everything the run
+    changes in this process (argv, environment, torch threads, signal handlers, logging, Hydra's global
+    state) is put back."""
     import contextlib
     import io
     import logging
@@ -102,7 +103,8 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
     logging_state = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
     err, code = io.StringIO(), 0
     GlobalHydra.instance().clear()
-    sys.argv = ["bench", *cli_args(*args)[3:]]
+    argv = ["bench", *cli_args(*args)[3:]]
+    sys.argv = argv
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             cli()
@@ -118,7 +120,7 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
             signal.signal(sig, handler)
         for lg, hs, level, propagate, disabled in logging_state:
             lg.handlers[:], lg.level, lg.propagate, lg.disabled = hs, level, propagate, disabled
-    return subprocess.CompletedProcess(sys.argv, code, "", err.getvalue())
+    return subprocess.CompletedProcess(argv, code, "", err.getvalue())  # sys.argv is pytest's again
 
 
 def cli_args(*args: str) -> list[str]:
