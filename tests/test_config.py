@@ -157,3 +157,37 @@ def test_help_names_every_option_and_preset():
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
             assert option in text, f"{group}={option} is missing from --help"
     assert "schema_" not in text and text.count("bench ") >= 3  # three example commands
+
+
+def test_a_sweeps_jobs_compose_as_hydra_composes_them():
+    """The preflight composes each distinct set of group choices once and sets a job's plain values onto a
+    copy (bench.sweep.JobComposer): every job equals Hydra's own composition of it, and a value Hydra
+    rejects fails with Hydra's own error."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    from bench.sweep import JobComposer, expand_grid
+
+    # a preset's value (train.max_steps: 40) overridden, a list, a value inside a chosen group, another group
+    task = ["sweep=smoke", "init=lsuv,autoencoder_short", "init.cache=false", "train.max_steps=7"]
+    task += ["model.width=16", "train.lrs=[0.01,0.02]", "data.labeled_fraction=0.5,1.0", "activation=tanh"]
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="bench.conf", version_base="1.3"):
+        config = compose(config_name="config", overrides=["sweep=smoke"], return_hydra_config=True)
+        config.hydra.overrides.task = task
+        compose_job = JobComposer(config)
+        jobs = expand_grid(config)
+        assert len(jobs) == 8
+        for job in jobs:
+            hydras = compose(config_name="config", overrides=job)
+            assert OmegaConf.to_yaml(compose_job(job)) == OmegaConf.to_yaml(hydras), job
+        assert len(compose_job.bases) == 2  # one composition per init, not one per job
+        for bad in (["train.max_steps=abc"], ["train.max_stepz=3"], ["init=lsuv", "init.noise=0.1"]):
+            with pytest.raises(ConfigCompositionException) as ours:
+                compose_job(bad)
+            with pytest.raises(ConfigCompositionException) as theirs:
+                compose(config_name="config", overrides=bad)
+            assert str(ours.value) == str(theirs.value)
+    GlobalHydra.instance().clear()
