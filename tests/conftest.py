@@ -11,7 +11,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import atexit
-import copy
 import functools
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from bench.config import register_configs
+from bench.sweep import JobComposer
 
 ROOT = Path(__file__).resolve().parents[1]
 # A cache of its own for every test process (pytest-xdist runs several): the tests never read or write the
@@ -49,15 +49,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _composed(overrides: tuple[str, ...]) -> DictConfig:
-    """Hydra's compose, once per set of overrides in a test session (make_cfg hands out copies)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bench.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+def _composer() -> JobComposer:
+    """Composes as a sweep's preflight does (bench.sweep.JobComposer, checked against Hydra's compose in
+    test_config.py): Hydra composes each distinct set of group choices once in a test session, a test's
+    plain key=value overrides are set onto a copy as Hydra sets them. Made inside make_cfg's Hydra."""
+    return JobComposer(compose(config_name="config", return_hydra_config=True))
 
 
 def make_cfg(overrides: list[str], out_dir: Path | None = None) -> DictConfig:
-    cfg = copy.deepcopy(_composed(tuple(overrides)))
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="bench.conf", version_base="1.3"):
+        cfg = _composer()(list(overrides))
+    GlobalHydra.instance().clear()
     with open_dict(cfg):
         if out_dir is not None:
             cfg.out_dir = str(out_dir)
