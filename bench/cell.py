@@ -22,7 +22,7 @@ from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
 from bench.environment import environment
-from bench.identity import cell_axes, cell_config, cell_id, digest, job_cells
+from bench.identity import cell_axes, cell_config, cell_id, cell_ids, digest, job_cells
 from bench.inits import InitCost, run_init
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
@@ -187,7 +187,8 @@ def run_cells_together(units: list[tuple[DictConfig, int]], data: Dataset, devic
 
 
 def pending_cells(cfg: DictConfig) -> list[tuple[DictConfig, int]]:
-    return [(c, s) for c, s in job_cells(cfg) if cfg.force or not results.is_done(cfg.out_dir, cell_id(c, s))]
+    cells = job_cells(cfg)
+    return [cell for cell, cid in zip(cells, cell_ids(cells)) if cfg.force or not results.is_done(cfg.out_dir, cid)]
 
 
 def write_failed(units: list[tuple[DictConfig, int]], error: str) -> None:

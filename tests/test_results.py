@@ -64,6 +64,21 @@ def test_cell_id_changes_with_any_setting_that_changes_numbers(cfg_factory):
     assert cell_id(base, 0) != cell_id(base, 1)
 
 
+def test_a_jobs_cell_ids_hash_each_cells_stored_config(cfg_factory):
+    """cell_ids resolves each of a job's configs once (one per learning rate) for all its seeds: every id
+    is still the readable name of that cell's axes plus the hash of the settings in its own stored config."""
+    from bench.identity import cell_config, cell_ids, digest, job_cells, semantic_config
+
+    cells = job_cells(cfg_factory("data=digits", "train.lrs=[0.02,0.1]", "n_seeds=3", "seed=4"))
+    ids = cell_ids(cells)
+    assert len(set(ids)) == len(cells) == 6
+    for (c, s), cid in zip(cells, ids):
+        stored = cell_config(c, s)
+        assert stored["seed"] == s and cid.endswith(
+            f"-lr{stored['train']['lr']:g}-s{s}-{digest(semantic_config(stored))}"
+        )
+
+
 def test_loader_names_bad_files_and_keeps_the_rest(cfg_factory):
     cfg = cfg_factory("data=digits", "train.max_steps=20")
     [good] = run_job(cfg)
