@@ -92,15 +92,16 @@ class JobComposer:
         )
 
     def __call__(self, job: list[str]) -> DictConfig:
-        parsed = self.parser.parse_overrides(job)
-        rest = tuple(o.input_line for o in parsed if not self._plain(o))
-        if rest not in self.bases:
-            self.bases[rest] = compose(config_name="config", overrides=[*self.searchpath, *rest])
-        cfg = copy.deepcopy(self.bases[rest])
+        plain, rest = [], []
+        for o in self.parser.parse_overrides(job):
+            (plain if self._plain(o) else rest).append(o)
+        key = tuple(o.input_line for o in rest)
+        if key not in self.bases:
+            self.bases[key] = compose(config_name="config", overrides=[*self.searchpath, *key])
+        cfg = copy.deepcopy(self.bases[key])
         try:
-            for o in parsed:
-                if self._plain(o):
-                    OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+            for o in plain:
+                OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
         except OmegaConfBaseException:
             return compose(config_name="config", overrides=[*self.searchpath, *job])
         return cfg
