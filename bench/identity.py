@@ -59,9 +59,12 @@ def job_cells(cfg: DictConfig) -> list[tuple[DictConfig, int]]:
 
 def cell_config(cfg: DictConfig, seed: int) -> dict:
     """The resolved config of one seed's cell, as stored in its result."""
-    c = OmegaConf.to_container(cfg, resolve=True)
-    c["seed"], c["n_seeds"] = seed, 1
-    return c
+    return seeded(OmegaConf.to_container(cfg, resolve=True), seed)
+
+
+def seeded(resolved: dict, seed: int) -> dict:
+    """A job's resolved config as the stored config of its cell at this seed."""
+    return {**resolved, "seed": seed, "n_seeds": 1}
 
 
 def digest(obj) -> str:
@@ -87,7 +90,7 @@ def cell_ids(cells: list[tuple[DictConfig, int]]) -> list[str]:
             f"{a['dataset']}-{a['model']}-{a['init']}-{a['activation']}-bn{int(a['batchnorm'])}"
             f"-f{a['labeled_fraction']:g}-lr{a['lr']:g}-s{seed}"
         )
-        ids.append(f"{name}-{digest(semantic_config({**c, 'seed': seed, 'n_seeds': 1}))}")
+        ids.append(f"{name}-{digest(semantic_config(seeded(c, seed)))}")
     return ids
 
 

@@ -367,8 +367,7 @@ def wait_for_results(folder: Path, n: int, proc: subprocess.Popen, limit: float 
 @pytest.mark.slow
 def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
     # half the smoke grid (BatchNorm on), 4 jobs of 2 cells: what is tested does not depend on the grid's
-    # size, and the process composes every job twice (the preflight, then Hydra's own check) before its
-    # first cell
+    # size, and the process composes every job before its first cell
     grid = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true", "train.max_steps=300"]
     args = cli_args(*grid, f"results_root={tmp_path}")
     proc = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -385,7 +384,7 @@ def test_ctrl_c_says_how_many_cells_finished_and_how_to_resume(tmp_path):
 def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
     args = cli_args(
         "sweep=smoke",
-        "model.batchnorm=true",  # 4 jobs: two run while the parent is killed, two wait
+        "model.batchnorm=true",  # 8 jobs: two run while the parent is killed, the rest wait
         "train.max_steps=600",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
