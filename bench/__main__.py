@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from bench import skip_final_collection_at_exit
 from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
 from bench.identity import cell_config, experiment_settings, job_cells, single_run_dir
@@ -76,6 +77,7 @@ def main(cfg: DictConfig) -> float | None:
     # the training stack (torch) is imported only once the config is known to be good: a mistyped
     # command fails in a second, not after torch's import
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    skip_final_collection_at_exit()  # here too for a launcher's worker processes, which never run cli()
     try:
         validate(cfg)
         from bench.cell import pending_cells, run_job
@@ -134,6 +136,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us whole; we print them as one line
+    skip_final_collection_at_exit()
     try:
         # `name` becomes a folder that Hydra creates before main() runs: check it first
         for arg in sys.argv[1:]:

@@ -23,6 +23,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from bench import skip_final_collection_at_exit
 from bench.config import register_configs
 from bench.sweep import JobComposer
 
@@ -33,6 +34,9 @@ CACHE = tempfile.mkdtemp(prefix="bench-test-cache-")
 atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 register_configs()
+# Test processes exit as bench's own do: without the final walk over a heap that holds torch, matplotlib and
+# Hydra (2 to 3 s at the end of `make test`, while the other pytest worker has already finished).
+skip_final_collection_at_exit()
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one torch thread per pytest worker (make test runs one worker per core): two threads each would
@@ -46,6 +50,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first: pytest-xdist hands tests out in this order, so the long ones start while the
     short ones fill the gaps, instead of one worker finishing a long test alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the joblib workers that in-process joblib sweeps (run_bench) left idle for reuse. Left alone, the
+    test process waits at exit while each of them unloads torch: 5 to 6 s at the very end of `make test`, when
+    the other pytest worker has already finished. Killing idle workers loses nothing."""
+    if "joblib.externals.loky" in sys.modules:  # never imported: no workers to stop
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True, kill_workers=True)
 
 
 @functools.lru_cache(maxsize=None)

@@ -84,3 +84,25 @@ def test_wheel_carries_configs_and_command_and_runs_outside_the_source_tree(tmp_
     assert run.returncode == 0, run.stderr[-2000:]
     assert (elsewhere / "results" / "smoke" / "report.md").exists()
     assert "sweep smoke: 2 cells" in run.stderr
+
+
+def test_a_bench_process_freezes_its_heap_only_at_exit_and_once():
+    # gc.freeze is counted through a stand-in set before bench is imported: bench registers whatever
+    # gc.freeze is, and must register it once however often it is asked, and not freeze during the run
+    # (the run's garbage must still be collected)
+    script = (
+        "import atexit, gc\n"
+        "real = gc.freeze\n"
+        "def counted():\n"
+        "    print('freeze', flush=True)\n"
+        "    real()\n"
+        "gc.freeze = counted\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0, flush=True))\n"
+        "import bench\n"
+        "bench.skip_final_collection_at_exit()\n"
+        "bench.skip_final_collection_at_exit()\n"
+        "print('frozen during the run:', gc.get_freeze_count() > 0, flush=True)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["frozen during the run: False", "freeze", "frozen at exit: True"]

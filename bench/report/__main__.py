@@ -13,6 +13,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bench import skip_final_collection_at_exit
 from bench.config import ConfigError, ReportConfig
 from bench.results import REPORT_CONFIG_NAME, check_results_folder
 
@@ -85,4 +86,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    skip_final_collection_at_exit()
     sys.exit(main())
