@@ -29,10 +29,10 @@ report: setup  ## rewrite results/default/report.md from the cells on disk
 	$(PY) -m bench.report results/default
 
 test: setup  ## the whole suite, one pytest worker per core
-	$(PY) -m pytest -q -n $(JOBS)
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup
 
 test-fast: setup  ## the edit loop: everything but the tests that spawn processes or train many cells
-	$(PY) -m pytest -q -n $(JOBS) -m "not slow"
+	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not slow"
 
 lint: setup  ## ruff: the linter and the formatter's check (`.venv/bin/ruff format .` applies it)
 	$(VENV)/bin/ruff check bench tests scripts

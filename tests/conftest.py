@@ -47,8 +47,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: pytest-xdist hands tests out in this order, so the long ones start while the
-    short ones fill the gaps, instead of one worker finishing a long test alone at the end."""
+    """The slow tests first: pytest-xdist hands tests out in this order (make test's --dist loadgroup: one
+    test, or one xdist_group, at a time to whichever worker is free), so the long ones start while the short
+    ones fill the gaps, instead of one worker finishing a long test alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

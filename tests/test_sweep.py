@@ -19,6 +19,10 @@ from tests.conftest import ROOT, cli_args, run_bench
 from tests.test_data import write_idx
 
 pytestmark = pytest.mark.slow
+# The tests that read the shared smoke sweep or start joblib workers run on one pytest worker (make test's
+# --dist loadgroup): none waits on another worker's lock for the shared sweep, and the second joblib sweep
+# reuses the first one's idle workers instead of starting two more processes that import torch.
+SAME_WORKER = pytest.mark.xdist_group("smoke_sweep_and_joblib")
 NARROW = ["sweep=smoke", "init=random,lsuv", "model.batchnorm=true"]  # 2 inits x 2 fractions x 2 seeds = 8 cells
 
 
@@ -61,6 +65,7 @@ def copy_of(folder: Path, results_root: Path) -> Path:
     return results_root / folder.name
 
 
+@SAME_WORKER
 def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(smoke_sweep, tmp_path, monkeypatch):
     shared, r = smoke_sweep
     for name in [
@@ -92,6 +97,7 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(s
     assert {k: v["started_at"] for k, v in results_of(out).items()} == {k: v["started_at"] for k, v in first.items()}
 
 
+@SAME_WORKER
 def test_report_tables_agree_with_an_independent_computation(smoke_sweep):
     out, _ = smoke_sweep
     cells, curves = pd.read_parquet(out / "cells.parquet"), pd.read_parquet(out / "curves.parquet")
@@ -114,6 +120,7 @@ def test_report_tables_agree_with_an_independent_computation(smoke_sweep):
     assert row[-1].startswith(f"{np.median(steps):.0f} [")
 
 
+@SAME_WORKER
 def test_a_failing_cell_is_reported_and_the_sweep_goes_on(smoke_sweep, tmp_path):
     out = copy_of(smoke_sweep[0], tmp_path)
     # four cells left to run: the two that will fail, and two of another job that must still run after them
@@ -134,6 +141,7 @@ def test_a_failing_cell_is_reported_and_the_sweep_goes_on(smoke_sweep, tmp_path)
     )
 
 
+@SAME_WORKER
 def test_report_cli_on_a_partial_folder_and_on_bad_folders(smoke_sweep, tmp_path):
     out = copy_of(smoke_sweep[0], tmp_path)
     (out / "cells" / "broken").mkdir()
@@ -185,6 +193,7 @@ def test_two_processes_on_the_same_cell_end_with_one_whole_result(tmp_path):
     assert [p.name for p in next((folder / "cells").iterdir()).iterdir()] == ["result.json"]
 
 
+@SAME_WORKER
 @pytest.mark.parametrize(
     "launcher",
     [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=local", "hydra.launcher.timeout_min=10"]],
@@ -227,6 +236,7 @@ def test_missing_torchvision_files_in_a_sweep_fail_those_cells_with_the_reason(t
     assert len(failed_lines) == 1 and failed_lines[0].startswith("failed: mnist-")
 
 
+@SAME_WORKER
 def test_threads_zero_gives_each_parallel_job_its_share_of_the_cores(tmp_path, no_report):
     r = run_bench(
         *NARROW,
