@@ -55,8 +55,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop the joblib workers that in-process joblib sweeps (run_bench) left idle for reuse. Left alone, the
-    test process waits at exit while each of them unloads torch: 5 to 6 s at the very end of `make test`, when
-    the other pytest worker has already finished. Killing idle workers loses nothing."""
+    test process waits at exit for them to shut down: 5 to 6 s at the very end of `make test`, when the other
+    pytest worker has already finished. Killing idle workers loses nothing."""
     if "joblib.externals.loky" in sys.modules:  # never imported: no workers to stop
         from joblib.externals.loky import get_reusable_executor
 
