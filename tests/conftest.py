@@ -35,7 +35,7 @@ atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 register_configs()
 # Test processes exit as bench's own do: without the final walk over a heap that holds torch, matplotlib and
-# Hydra (2 to 3 s at the end of `make test`, while the other pytest worker has already finished).
+# Hydra (2 to 3 s at the end of `make test`, while the other pytest worker has already finished; 2026-11-30).
 skip_final_collection_at_exit()
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -55,8 +55,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop the joblib workers that in-process joblib sweeps (run_bench) left idle for reuse. Left alone, the
-    test process waits at exit for them to shut down: 5 to 6 s at the very end of `make test`, when the other
-    pytest worker has already finished. Killing idle workers loses nothing."""
+    test process waits at exit for them to shut down: 5 to 6 s at the very end of `make test` (2026-11-30), when
+    the other pytest worker has already finished. Killing idle workers loses nothing."""
     if "joblib.externals.loky" in sys.modules:  # never imported: no workers to stop
         from joblib.externals.loky import get_reusable_executor
 
