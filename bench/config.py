@@ -18,7 +18,7 @@ from omegaconf import MISSING, DictConfig
 
 from bench.datasets import DATASETS  # each dataset's loader and facts (classes, size): the data axis's registry
 
-RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "orthogonal", "gaussian")
+RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "xavier_gain", "orthogonal", "gaussian")
 OPTIMIZERS = ("sgd", "adam")
 EVAL_SCHEDULES = ("log", "every")
 DEVICES = ("auto", "cpu", "cuda")
@@ -190,7 +190,9 @@ DATA_SCHEMAS: dict[str, type] = {
     "cifar10": TorchvisionData,
 }
 assert tuple(DATA_SCHEMAS) == tuple(DATASETS), "every dataset of bench/datasets.py needs its schema here"
-MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "cnn": CnnConfig}
+# deep_mlp is an MLP of its own name, so that the ladder's two depths are two values of the model axis
+# (one results folder, one report) rather than two settings of one model.
+MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "deep_mlp": MlpConfig, "cnn": CnnConfig}
 LOGGER_SCHEMAS: dict[str, type] = {"tensorboard": TensorboardLogger, "mlflow": MlflowLogger}
 ACTIVATION_SCHEMAS: dict[str, type] = {
     "relu": InplaceActivationConfig,
@@ -214,6 +216,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "init": INIT_SCHEMAS,
     "logger": LOGGER_SCHEMAS,
 }
+MLP_MODELS = ("mlp", "deep_mlp")
 MODELS, ACTIVATIONS, INITS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS), tuple(INIT_SCHEMAS)
 
 
@@ -240,6 +243,18 @@ class TrainConfig:
 
 
 @dataclass
+class LadderRow:
+    """One row of the ladder report: a rung's baseline arms and the pretrained arm tried on top of them
+    (the autoencoder with the same activation and BatchNorm setting)."""
+
+    rung: int = 0
+    label: str = ""
+    activation: str = "relu"
+    batchnorm: bool = False
+    baselines: List[str] = field(default_factory=lambda: ["random"])  # init labels (identity.init_label)
+
+
+@dataclass
 class ReportConfig:
     absolute_targets: Any = field(default_factory=dict)  # dataset -> list of accuracies
     relative_targets: List[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
@@ -249,6 +264,7 @@ class ReportConfig:
     bootstrap_resamples: int = 2000
     confidence: float = 0.95
     equivalence_margin: float = 1.0  # accuracy points: a verdict row inside +-margin is "equivalent"
+    ladder: Optional[List[LadderRow]] = None  # the ladder's rows (conf/report/ladder.yaml); None: no ladder section
 
 
 @dataclass
@@ -335,6 +351,13 @@ def validate_report(r: DictConfig | ReportConfig) -> None:
         if any(not (0 < float(a) <= 1) for a in accs):
             raise ConfigError(f"report.absolute_targets.{dataset}", list(accs), "each must be in (0, 1]")
     _one_of("report.baseline_init", r.baseline_init, INITS)
+    init_labels = INITS + tuple(f"krahenbuhl_{w}" for w in KRAHENBUHL_WEIGHTS if w != "gaussian")
+    for i, row in enumerate(r.get("ladder") or [] if hasattr(r, "get") else r.ladder or []):
+        _one_of(f"report.ladder[{i}].activation", row.activation, ACTIVATIONS)
+        if not row.baselines:
+            raise ConfigError(f"report.ladder[{i}].baselines", list(row.baselines), "must name at least one init")
+        for b in row.baselines:
+            _one_of(f"report.ladder[{i}].baselines", b, init_labels)
     if r.headline_target not in list(r.relative_targets):
         raise ConfigError(
             "report.headline_target",
@@ -454,7 +477,7 @@ def validate(cfg: DictConfig | Config) -> None:
         raise ConfigError("data.size", d.size, "must be >= 100")
     _one_of("model", m.name, MODELS)
     _positive("model.depth", m.depth)
-    if m.name == "mlp":
+    if m.name in MLP_MODELS:
         _positive("model.width", m.width)
     else:
         _positive("model.kernel_size", m.kernel_size)

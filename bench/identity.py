@@ -32,6 +32,7 @@ AXIS_KEYS = (
     "data.name",
     "model.name",
     "init.name",
+    "init.weights",  # Krähenbühl's gaussian, pca and kmeans weights are arms of their own (init_label)
     "activation.name",
     "model.batchnorm",
     "data.labeled_fraction",
@@ -94,11 +95,19 @@ def cell_ids(cells: list[tuple[DictConfig, int]]) -> list[str]:
     return ids
 
 
+def init_label(init: DictConfig) -> str:
+    """The init axis's value: the strategy's name, and for Krähenbühl's data-driven weights the kind
+    too (krahenbuhl_kmeans, krahenbuhl_pca), so that those variants are arms beside the gaussian one in
+    one folder (the gaussian keeps the plain name, and so the ids it always had)."""
+    weights = init.get("weights", "gaussian")
+    return init.name if weights == "gaussian" else f"{init.name}_{weights}"
+
+
 def cell_axes(cfg: DictConfig, seed: int) -> dict:
     return {
         "dataset": cfg.data.name,
         "model": cfg.model.name,
-        "init": cfg.init.name,
+        "init": init_label(cfg.init),
         "activation": cfg.activation.name,
         "batchnorm": bool(cfg.model.batchnorm),
         "labeled_fraction": float(cfg.data.labeled_fraction),

@@ -36,7 +36,7 @@ def supports(model_name: str, activation: str, device_type: str) -> bool:
     --models cnn, 2 cores), while on a GPU it turns S kernel launches into one."""
     if activation == "rrelu":
         return False
-    return model_name == "mlp" or (model_name == "cnn" and device_type == "cuda")
+    return model_name in ("mlp", "deep_mlp") or (model_name == "cnn" and device_type == "cuda")
 
 
 class SeedBatchedNet(nn.Module):
