@@ -169,6 +169,17 @@ class AutoencoderInit(InitConfig):
 
 
 @dataclass
+class RbmInit(InitConfig):
+    name: str = "rbm"
+    cd_steps: int = 1  # k of CD-k: Gibbs steps per update
+    persistent: bool = False  # persistent CD (Tieleman 2008): the chains carry over between updates
+    lr: float = 0.01
+    batch_size: int = 10
+    steps_per_layer: int = 5000
+    weight_std: float = 0.01  # the RBM's start: N(0, weight_std^2) weights, zero biases
+
+
+@dataclass
 class TensorboardLogger:
     name: str = "tensorboard"
     dir: str = "${out_dir}/tensorboard"
@@ -208,6 +219,7 @@ INIT_SCHEMAS: dict[str, type] = {
     "lsuv": LsuvInit,
     "krahenbuhl": KrahenbuhlInit,
     "autoencoder": AutoencoderInit,
+    "rbm": RbmInit,
 }
 GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "data": DATA_SCHEMAS,
@@ -448,11 +460,21 @@ def _check_autoencoder(i) -> None:
     _positive("init.ae_batch_size", i.ae_batch_size)
 
 
+def _check_rbm(i) -> None:
+    if not isinstance(i.cd_steps, int) or i.cd_steps < 1:
+        raise ConfigError("init.cd_steps", i.cd_steps, "must be an integer >= 1 (Gibbs steps per update)")
+    _positive("init.lr", i.lr)
+    _positive("init.batch_size", i.batch_size)
+    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
+    _positive("init.weight_std", i.weight_std)
+
+
 CHECK_INIT = {
     "random": _check_random,
     "lsuv": _check_lsuv,
     "krahenbuhl": _check_krahenbuhl,
     "autoencoder": _check_autoencoder,
+    "rbm": _check_rbm,
 }
 assert tuple(CHECK_INIT) == INITS
 
@@ -488,6 +510,9 @@ def validate(cfg: DictConfig | Config) -> None:
         raise ConfigError("activation.pieces", a.pieces, "must be >= 2")
     _one_of("init", i.name, INITS)
     CHECK_INIT[i.name](i)
+    if i.name == "rbm" and m.name != "mlp":
+        allowed = "init=rbm pretrains fully connected layers only: allowed is mlp (model=mlp or model=deep_mlp)"
+        raise ConfigError("model", m.name, allowed)
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
     _positive("train.lr", t.lr)
     if t.lrs is not None:

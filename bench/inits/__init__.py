@@ -23,6 +23,7 @@ STRATEGIES = {
     "lsuv": "bench.inits.lsuv",
     "krahenbuhl": "bench.inits.krahenbuhl",
     "autoencoder": "bench.inits.autoencoder",
+    "rbm": "bench.inits.rbm",
 }
 assert tuple(STRATEGIES) == INITS
 
