@@ -80,7 +80,8 @@ def write_with(path: str | Path, writer: Callable[[Path], Any]) -> None:
 def route_hydra_writes() -> None:
     """Hydra writes a sweep's multirun.yaml and each job's .hydra/*.yaml with a plain open(): under a file
     -size limit or on a full disk they were left cut short, and the error named no file. Route both through
-    write_text. Safe to call more than once."""
+    write_text. Called when a run starts: Hydra's plugin scan re-executes the basic sweeper's module, which
+    undoes an earlier call. Safe to call more than once."""
     from hydra._internal.core_plugins import basic_sweeper
     from hydra.core import utils
     from omegaconf import OmegaConf

@@ -340,12 +340,13 @@ def _finite(v) -> bool:
     return _number(v) and math.isfinite(v)
 
 
-def _in_range(where: str, v, low: float, high: float = math.inf, what: str = "") -> None:
-    """Raise BadResult unless v is a finite number in [low, high]."""
+def _in_range(where: str, v, low: float, high: float = math.inf, what: str = "", open_low: bool = False) -> None:
+    """Raise BadResult unless v is a finite number from low (excluded if open_low) to high."""
     if not _finite(v):
         raise BadResult(f"{where} is {v!r}, not a finite number")
-    if not low <= v <= high:
-        allowed = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
+    if v < low or (open_low and v == low) or v > high:
+        left = "(" if open_low else "["
+        allowed = f"in {left}{low:g}, {high:g}]" if math.isfinite(high) else f"{'>' if open_low else '>='} {low:g}"
         raise BadResult(f"{where} is {v!r}, not {what}{allowed}")
 
 
@@ -372,10 +373,8 @@ def check_result(result, folder_name: str | None = None) -> None:
         v = axes.get(key)
         if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
             raise BadResult(f"axes.{key} is {v!r}, not a {getattr(typ, '__name__', 'number')}")
-    _in_range("axes.labeled_fraction", axes["labeled_fraction"], 0, 1, "a fraction ")
-    if axes["labeled_fraction"] == 0:
-        raise BadResult("axes.labeled_fraction is 0, not a fraction in (0, 1]")
-    _in_range("axes.lr", axes["lr"], 0, what="a learning rate ")
+    _in_range("axes.labeled_fraction", axes["labeled_fraction"], 0, 1, "a fraction ", open_low=True)
+    _in_range("axes.lr", axes["lr"], 0, what="a learning rate ", open_low=True)
     _in_range("axes.seed", axes["seed"], 0, what="a seed ")
     if not (
         isinstance(result["init_cost"], dict)

@@ -370,6 +370,7 @@ class SweepMonitor(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run's preflight, before Hydra creates its log folder: a rejected run leaves nothing."""
+        atomic.route_hydra_writes()  # after Hydra's plugin scan, which re-executes its plugins' modules
         cfg = copy.deepcopy(config)
         with open_dict(cfg):
             del cfg["hydra"]
@@ -388,6 +389,7 @@ class SweepMonitor(Callback):
             fail(message)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        atomic.route_hydra_writes()  # multirun.yaml: after Hydra's plugin scan, which re-executes its plugins
         out_dir = Path(config.out_dir)
         try:
             check_launcher(config)
