@@ -13,13 +13,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from bench import skip_final_collection_at_exit
+from bench.atomic import route_hydra_writes
 from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
-from bench.identity import cell_config, experiment_settings, job_cells, single_run_dir
-from bench.results import ExperimentMismatch, check_experiment
+from bench.identity import cell_id, job_cells, single_run_dir
+from bench.results import ExperimentMismatch, FolderError, lock_holder
 
 log = logging.getLogger("bench")
 register_configs()
+route_hydra_writes()  # multirun.yaml and each job's .hydra/*.yaml: whole or not at all
 
 
 def set_threads(cfg: DictConfig) -> None:
@@ -48,7 +50,8 @@ def record_job_failure(cfg: DictConfig, error: str) -> None:
     try:
         write_failed(pending_cells(cfg), error)
     except Exception as e:  # noqa: BLE001 - the config itself may be what is broken
-        log.error("could not record the failure for this job's cells: %s", one_line(e) or e)
+        # one plain line on the console (the job's log handler would add a timestamp and a logger name)
+        print(f"bench: error: could not record the failure for this job's cells: {one_line(e) or e}", file=sys.stderr)
     log.info("%s", error)  # the sweep names these cells on the console
 
 
@@ -90,10 +93,10 @@ def main(cfg: DictConfig) -> float | None:
             pending = pending_cells(cfg)
             print(f"dry run: {len(pending)} of {len(job_cells(cfg))} cells would run", file=sys.stderr)
             return
-        if not multirun:  # a sweep checks this once for all its jobs, before any runs
-            check_experiment(cfg.out_dir, [experiment_settings(cell_config(*job_cells(cfg)[0]))], cfg.append)
+        # the folder's experiment and paths were checked before Hydra made the log folder
+        # (bench.sweep.SweepMonitor.on_run_start), a sweep's once for all its jobs
         written = run_job(cfg)
-    except (ConfigError, ExperimentMismatch) as e:
+    except (ConfigError, ExperimentMismatch, FolderError) as e:
         if not multirun:
             # A single run: one line and a non-zero exit. SystemExit passes Hydra's job wrapper,
             # which would otherwise print the overrides and a traceback first.
@@ -119,19 +122,37 @@ def main(cfg: DictConfig) -> float | None:
             if r["status"] == "ok" and f["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
                 numbers += " (still at chance level)"
             print(f"{r['status']}: {r['cell_id']}: {numbers}", file=sys.stderr)
-        if not written:
+        held = 0  # cells another process computes: two runs never compute one cell twice
+        for c in (cell_id(*u) for u in pending_cells(cfg)):
+            if holder := lock_holder(cfg.out_dir, c):
+                held += 1
+                print(f"skipped: {c}: being computed by {holder}; its result will appear there", file=sys.stderr)
+        if not written and not held:
             print(
                 f"nothing to run: every cell of this setting has a result in {cfg.out_dir}/cells "
                 "(force=true reruns them)",
                 file=sys.stderr,
             )
-        else:
+        elif written:
             print(
                 f"results in {cfg.out_dir}/cells; `python -m bench.report {cfg.out_dir}` writes the report",
                 file=sys.stderr,
             )
         if any(r["status"] == "failed" for r in written):
             sys.exit(1)
+
+
+def check_quoted(arg: str) -> None:
+    """Hydra's override parser reads characters outside ASCII only inside quotes; its own error is a lexer
+    exception. Say how to write the value instead."""
+    key, eq, value = arg.partition("=")
+    if eq and not value.isascii() and value[:1] not in "'\"" and not key.startswith("-"):
+        raise ConfigError(
+            key.lstrip("+~"),
+            value,
+            f"a value with characters outside ASCII must be quoted for Hydra: {key}='{value}' "
+            f"(in a shell: \"{key}='{value}'\")",
+        )
 
 
 def cli() -> None:
@@ -142,6 +163,7 @@ def cli() -> None:
         for arg in sys.argv[1:]:
             if arg.startswith("name=") and "," not in arg:
                 check_name(arg.split("=", 1)[1])
+            check_quoted(arg)
         main()
     except KeyboardInterrupt:
         print("bench: interrupted; finished cells are kept: rerun the same command to resume", file=sys.stderr)

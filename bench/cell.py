@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench import models, results, trackers
+from bench import atomic, models, results, trackers
 from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
@@ -70,11 +70,8 @@ def initialize_model(
         cache.parent.mkdir(parents=True, exist_ok=True)
         # Both files are written under temporary names and renamed: parallel jobs that pretrain the same
         # entry at once each leave a whole one. The .json goes last: it marks the entry complete.
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, cache.with_suffix(".pt"))
-        tmp.write_text(json.dumps(cost.to_dict()))
-        os.replace(tmp, cache.with_suffix(".json"))
+        atomic.write_with(cache.with_suffix(".pt"), lambda tmp: torch.save(model.state_dict(), tmp))
+        atomic.write_text(cache.with_suffix(".json"), json.dumps(cost.to_dict()))
     return model, cost, False
 
 
@@ -95,6 +92,7 @@ def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> resul
         data_sizes=data_sizes,
         engine="sequential",
         env=env,
+        run=os.environ.get("BENCH_RUN_ID"),  # the sweep that wrote it (bench.sweep.RUN_ID_VAR)
         started_at=dt.datetime.now(dt.timezone.utc).isoformat(),
     )
 

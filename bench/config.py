@@ -327,7 +327,25 @@ def _one_of(key: str, value: Any, allowed: tuple) -> None:
 
 def _positive(key: str, value: float, strict: bool = True) -> None:
     if value is None or not math.isfinite(value) or value < 0 or (strict and value == 0):
-        raise ConfigError(key, value, "must be " + ("> 0" if strict else ">= 0"))
+        raise ConfigError(key, value, "must be a finite number " + ("> 0" if strict else ">= 0"))
+
+
+def _between(key: str, value: float, low: float, high: float, closed: str = "()") -> None:
+    """value in the interval from low to high, each end open or closed as `closed` ("()", "[)", "[]")."""
+    ok = (
+        value is not None
+        and math.isfinite(value)
+        and (value >= low if closed[0] == "[" else value > low)
+        and (value <= high if closed[1] == "]" else value < high)
+    )
+    if not ok:
+        raise ConfigError(key, value, f"must be in {closed[0]}{low:g}, {high:g}{closed[1]}")
+
+
+def _batch(key: str, value: int, pool: int, data: DataConfig) -> None:
+    """An init's batch drawn from the unlabeled pool: a larger one would silently be the whole pool."""
+    if value is None or not 1 <= value <= pool:
+        raise ConfigError(key, value, f"must be in [1, {pool}] (the unlabeled pool: {pool} examples of {data.name})")
 
 
 def data_config(name: str = "mnist5k", **settings: Any) -> DataConfig:
@@ -430,42 +448,49 @@ def check_option_schemas(cfg: Any) -> None:
             )
 
 
-def _check_random(i) -> None:
+# Each strategy's options, checked at the boundary like train.*: `pool` is the size of the unlabeled
+# pool its batches are drawn from.
+
+
+def _check_random(i, pool: int, d: DataConfig) -> None:
     _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
     _positive("init.std", i.std)
 
 
-def _check_lsuv(i) -> None:
-    _positive("init.batch_size", i.batch_size)
-    _positive("init.tol", i.tol)
+def _check_lsuv(i, pool: int, d: DataConfig) -> None:
+    _batch("init.batch_size", i.batch_size, pool, d)
+    _between("init.tol", i.tol, 0, 1)  # |std - 1| accepted: 1 or more would accept a dead layer
     _positive("init.max_iter", i.max_iter, strict=False)
 
 
-def _check_krahenbuhl(i) -> None:
+def _check_krahenbuhl(i, pool: int, d: DataConfig) -> None:
     _one_of("init.weights", i.weights, KRAHENBUHL_WEIGHTS)
-    _positive("init.batch_size", i.batch_size)
-    _positive("init.between_tol", i.between_tol)
+    if i.beta is None or not math.isfinite(i.beta):
+        raise ConfigError("init.beta", i.beta, "must be a finite number (the target pre-activation mean)")
+    _batch("init.batch_size", i.batch_size, pool, d)
+    _between("init.between_tol", i.between_tol, 0, 1)
     _positive("init.between_max_iter", i.between_max_iter, strict=False)
 
 
-def _check_autoencoder(i) -> None:
+def _check_autoencoder(i, pool: int, d: DataConfig) -> None:
     _one_of("init.base_scheme", i.base_scheme, RANDOM_SCHEMES)
     _positive("init.std", i.std)
     _one_of("init.corruption", i.corruption, CORRUPTIONS)
     if not (0 <= i.noise < (1 if i.corruption == "masking" else math.inf)):
-        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, >= 0 for gaussian")
-    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
+        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, a finite number >= 0 for gaussian")
+    # zero steps would be the base scheme reported as pretraining
+    _positive("init.steps_per_layer", i.steps_per_layer)
     _one_of("init.optimizer", i.optimizer, OPTIMIZERS)
     _positive("init.lr", i.lr)
-    _positive("init.ae_batch_size", i.ae_batch_size)
+    _batch("init.ae_batch_size", i.ae_batch_size, pool, d)
 
 
-def _check_rbm(i) -> None:
+def _check_rbm(i, pool: int, d) -> None:
     if not isinstance(i.cd_steps, int) or i.cd_steps < 1:
         raise ConfigError("init.cd_steps", i.cd_steps, "must be an integer >= 1 (Gibbs steps per update)")
     _positive("init.lr", i.lr)
-    _positive("init.batch_size", i.batch_size)
-    _positive("init.steps_per_layer", i.steps_per_layer, strict=False)
+    _batch("init.batch_size", i.batch_size, pool, d)
+    _positive("init.steps_per_layer", i.steps_per_layer)
     _positive("init.weight_std", i.weight_std)
 
 
@@ -509,9 +534,9 @@ def validate(cfg: DictConfig | Config) -> None:
     if a.name == "maxout" and a.pieces < 2:
         raise ConfigError("activation.pieces", a.pieces, "must be >= 2")
     _one_of("init", i.name, INITS)
-    CHECK_INIT[i.name](i)
-    if i.name == "rbm" and m.name != "mlp":
-        allowed = "init=rbm pretrains fully connected layers only: allowed is mlp (model=mlp or model=deep_mlp)"
+    CHECK_INIT[i.name](i, train_pool_size(d), d)
+    if i.name == "rbm" and m.name not in MLP_MODELS:
+        allowed = "init=rbm pretrains fully connected layers only: allowed are " + ", ".join(MLP_MODELS)
         raise ConfigError("model", m.name, allowed)
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
     _positive("train.lr", t.lr)

@@ -34,9 +34,10 @@ def _cached_npz(cache_dir: str, key: str, make) -> dict[str, np.ndarray]:
             path.unlink(missing_ok=True)
     arrays = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    from bench.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # to an open file: np.savez adds ".npz" to a name without it
     return arrays
 
 

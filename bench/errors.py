@@ -9,7 +9,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from bench.config import GROUP_SCHEMAS, ConfigError
-from bench.results import ExperimentMismatch
+from bench.results import ExperimentMismatch, FolderError
 
 
 def _first_line(e: BaseException) -> str:
@@ -19,7 +19,7 @@ def _first_line(e: BaseException) -> str:
 
 def one_line(e: BaseException) -> str | None:
     """The one-line message for a user error, or None when `e` is a bug that deserves a traceback."""
-    if isinstance(e, (ConfigError, FileNotFoundError, ExperimentMismatch)):
+    if isinstance(e, (ConfigError, FileNotFoundError, ExperimentMismatch, FolderError)):
         return _first_line(e)
     if isinstance(e, OSError) and e.strerror:  # permissions, a full disk, a read-only folder
         return f"{e.strerror}: {e.filename}" if e.filename else e.strerror

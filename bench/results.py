@@ -8,14 +8,18 @@ both wrote whole files).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import platform
-import tempfile
+import secrets
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from bench import atomic
 from bench.identity import conflicts, experiment_settings
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ class Result(_ResultCore, total=False):
     init_cache_hit: bool
     data_sizes: dict  # train, labeled, val, test
     engine: str  # "sequential" or "seed_parallel xN"
+    run: str | None  # the sweep that wrote it: two sweeps on one folder each count their own cells
     env: dict  # bench.environment.environment
     started_at: str
     finished_at: str
@@ -68,20 +73,25 @@ def result_path(out_dir: str | Path, cell_id: str) -> Path:
 
 
 def write_result(path: Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".result-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1, allow_nan=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a result (or the experiment record) whole or not at all, on disk before it appears."""
+    atomic.write_text(path, json.dumps(result, indent=1, allow_nan=True), fsync=True)
+
+
+def warn(message: str) -> None:
+    """What the harness healed, on the console as one line (never a log-format line: the job's log
+    handler shows those with a timestamp and a logger name)."""
+    print(f"bench: warning: {message}", file=sys.stderr, flush=True)
+
+
+class FolderError(ValueError):
+    """Something in the results folder blocks a run in a way a rerun cannot fix: named with the way out."""
 
 
 LOCK_NAME = ".lock"
+# A lock appears whole (written under a temporary name and linked into place), and bench before that
+# wrote its few bytes within milliseconds of creating it: a lock that cannot be read and is older than
+# this was left by no live writer.
+UNREADABLE_LOCK_STALE_S = 30.0
 
 
 def _alive(pid: int) -> bool:
@@ -94,32 +104,125 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def claim(out_dir: str | Path, cid: str) -> bool:
-    """Take the cell's lock: True if this process may compute it, False if a live process on this
-    machine holds it (two sweeps on one folder never compute one cell twice). A lock left by a dead
-    process is taken over."""
-    path = cell_dir(out_dir, cid) / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+def read_lock(path: Path) -> tuple[dict | None, float, int]:
+    """(owner {pid, host} or None when unreadable, age in seconds, inode) of a lock file."""
+    st = path.stat()
+    try:
+        owner = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        owner = None
+    if not (isinstance(owner, dict) and isinstance(owner.get("pid"), int) and isinstance(owner.get("host"), str)):
+        owner = None
+    return owner, time.time() - st.st_mtime, st.st_ino
+
+
+def _place_lock(path: Path) -> bool:
+    """Create the lock, whole, with this process's pid and host: False if one exists."""
+    tmp = path.with_name(f".lock.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    atomic.write_text(tmp, json.dumps({"pid": os.getpid(), "host": platform.node()}))
+    try:
+        os.link(tmp, path)  # atomic, and fails if the lock exists
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:  # a file system without hard links: create it exclusively instead
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+            raise
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
-            try:
-                owner = json.loads(path.read_text())
-            except (OSError, ValueError):
-                owner = {}
-            if owner.get("host") == platform.node() and isinstance(owner.get("pid"), int) and not _alive(owner["pid"]):
-                path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
             return False
         with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), "host": platform.node()}, f)
+            f.write(tmp.read_text())
         return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stale(path: Path, owner: dict | None, age: float) -> str | None:
+    """Why a lock is stale (its owner cannot be computing the cell), or None while it may be."""
+    if owner is None:
+        if age > UNREADABLE_LOCK_STALE_S:
+            return f"took over the unreadable lock {path} ({age:.0f} s old; a live writer fills its lock at once)"
+        return None
+    if owner["host"] == platform.node() and not _alive(owner["pid"]):
+        return ""  # its process is gone: the usual end of a killed run, taken over without a word
+    return None
+
+
+def claim(out_dir: str | Path, cid: str) -> bool:
+    """Take the cell's lock: True if this process may compute it, False if a process that may be alive
+    holds it (two sweeps on one folder never compute one cell twice). A lock whose process is gone, or an
+    unreadable one older than UNREADABLE_LOCK_STALE_S, is taken over."""
+    path = cell_dir(out_dir, cid) / LOCK_NAME
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        check_cell_paths(out_dir, [cid])  # names what is in the way
+        raise
+    for _ in range(2):
+        if _place_lock(path):
+            return True
+        try:
+            owner, age, inode = read_lock(path)
+        except FileNotFoundError:
+            continue  # released meanwhile
+        why = _stale(path, owner, age)
+        if why is None:
+            return False
+        # Move the stale lock aside, then make sure it was the one judged: another process may have taken
+        # it over between the read and the move (then its fresh lock is put back and the cell left to it).
+        aside = path.with_name(f".lock.stale-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            continue
+        if aside.stat().st_ino != inode:
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass
+            aside.unlink(missing_ok=True)
+            return False
+        aside.unlink(missing_ok=True)
+        if why:
+            warn(why)
     return False
 
 
 def release(out_dir: str | Path, cid: str) -> None:
     (cell_dir(out_dir, cid) / LOCK_NAME).unlink(missing_ok=True)
+
+
+def lock_holder(out_dir: str | Path, cid: str) -> str | None:
+    """Who may be computing the cell, in words ('process 123 on host-a'), or None if no one."""
+    path = cell_dir(out_dir, cid) / LOCK_NAME
+    try:
+        owner, age, _ = read_lock(path)
+    except OSError:
+        return None
+    if _stale(path, owner, age) is not None:
+        return None
+    return f"process {owner['pid']} on {owner['host']}" if owner else f"the writer of the unreadable lock {path}"
+
+
+def check_cell_paths(out_dir: str | Path, ids: list[str]) -> None:
+    """Raise FolderError naming the first file or folder of the wrong kind where the folder's bookkeeping
+    belongs (a file named like a cell's folder, a folder named result.json): no run could write there, so
+    a rerun would fail the same way."""
+    out_dir = Path(out_dir)
+    cells = out_dir / "cells"
+    expected = [(out_dir / EXPERIMENT_NAME, False), (cells, True)]
+    if cells.is_dir():
+        for cid in ids:
+            folder = cells / cid
+            expected += [(folder, True), (folder / RESULT_NAME, False), (folder / LOCK_NAME, False)]
+    for path, folder in expected:
+        if not os.path.lexists(path) or path.is_dir() == folder:
+            continue
+        what = "a folder" if path.is_dir() else "a file"
+        belongs = "the folder of cells" if path == cells else ("a cell's folder" if folder else "a file of bench's")
+        raise FolderError(f"{path} is {what} where {belongs} belongs: move it away or delete it, then run again")
 
 
 class BadResult(ValueError):
@@ -142,20 +245,57 @@ class ExperimentMismatch(ValueError):
     """A run whose settings differ from those of the experiment its results folder holds."""
 
 
+def _recorded_experiment(path: Path) -> tuple[dict, int] | None:
+    """(settings, schema) of an experiment record, or None when it cannot be read or is not one."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+        return None
+    schema = record.get("schema", 1)  # version 1 records had no schema field
+    return (record["settings"], schema) if schema in READABLE_SCHEMAS else None
+
+
+def experiment_of_cells(out_dir: str | Path) -> tuple[dict, int] | None:
+    """The experiment record the folder's readable results imply (each result holds its whole config):
+    their settings merged as append=true merges them, and the schema most of them have. None if none."""
+    merged: dict = {}
+    schemas: list[int] = []
+    for path in sorted(Path(out_dir).glob(f"cells/*/{RESULT_NAME}")):
+        try:
+            r = read_result(path)
+        except (BadResult, OSError):
+            continue  # left out here as everywhere; rerun by the next run
+        if not isinstance(r.get("config"), dict) or not isinstance(r["config"].get("data"), dict):
+            continue
+        schemas.append(r["schema"])
+        merged.update({k: v for k, v in experiment_settings(r["config"]).items() if k not in merged})
+    return (merged, max(set(schemas), key=lambda s: (schemas.count(s), s))) if schemas else None
+
+
 def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = False, record: bool = True) -> None:
     """Make sure `out_dir` holds one experiment: the first run records its settings (every key but the
     grid axes, see bench.identity.experiment_settings) in experiment.json; a later run whose settings
     differ raises ExperimentMismatch naming the keys, unless `append` (then its settings are added
-    to the record, and the report still keeps the configurations apart)."""
+    to the record, and the report still keeps the configurations apart).
+
+    A record that is missing or cannot be read while the folder holds cells is rebuilt from those cells,
+    never from the run at hand (which would let any run in), with a warning; the check then applies."""
     path = Path(out_dir) / EXPERIMENT_NAME
-    recorded: dict = {}
-    schema = SCHEMA
-    if path.exists():
-        try:
-            record = json.loads(path.read_text())
-            recorded, schema = record.get("settings", {}), record.get("schema", 1)
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            recorded = {}  # a broken record is rebuilt from this run; the report checks the cells themselves
+    check_cell_paths(out_dir, [])
+    found = _recorded_experiment(path) if path.exists() else None
+    rebuilt = False
+    if found is None:
+        found = experiment_of_cells(out_dir)
+        if found is not None or path.exists():
+            what = "could not be read" if path.exists() else "is missing"
+            source = f"the {RESULT_NAME} of its cells" if found is not None else "this run (the folder holds no cells)"
+            warn(f"the experiment record {path} {what}; rebuilt it from {source}")
+            rebuilt = True
+            if found is not None and record:  # the rebuilt record stands, whatever this run turns out to be
+                write_result(path, {"schema": found[1], "settings": found[0]})
+    recorded, schema = found if found is not None else ({}, SCHEMA)
     if schema != SCHEMA and not append:
         raise ExperimentMismatch(
             f"{out_dir} holds results of schema {schema} (an older bench; this one writes {SCHEMA}): use another "
@@ -172,8 +312,7 @@ def check_experiment(out_dir: str | Path, settings: list[dict], append: bool = F
                 "or append=true to add it to that folder (the report keeps the two apart)"
             )
         merged.update({k: v for k, v in s.items() if k not in merged})
-    if (merged != recorded or not path.exists()) and record:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if (merged != recorded or not path.exists() or (rebuilt and not recorded)) and record:
         write_result(path, {"schema": schema, "settings": merged})
 
 
@@ -201,8 +340,20 @@ def _finite(v) -> bool:
     return _number(v) and math.isfinite(v)
 
 
+def _in_range(where: str, v, low: float, high: float = math.inf, what: str = "", open_low: bool = False) -> None:
+    """Raise BadResult unless v is a finite number from low (excluded if open_low) to high."""
+    if not _finite(v):
+        raise BadResult(f"{where} is {v!r}, not a finite number")
+    if v < low or (open_low and v == low) or v > high:
+        left = "(" if open_low else "["
+        allowed = f"in {left}{low:g}, {high:g}]" if math.isfinite(high) else f"{'>' if open_low else '>='} {low:g}"
+        raise BadResult(f"{where} is {v!r}, not {what}{allowed}")
+
+
 def check_result(result, folder_name: str | None = None) -> None:
-    """Raise BadResult naming the first field whose type or value a reader cannot use."""
+    """Raise BadResult naming the first field whose type or value a reader cannot use: a wrong type, an
+    impossible number (an accuracy outside [0, 1], negative steps or seconds) or a non-finite one where
+    the cell's status needs it finite."""
     if not isinstance(result, dict):
         raise BadResult("not a result object")
     if result.get("schema") not in READABLE_SCHEMAS:
@@ -222,6 +373,9 @@ def check_result(result, folder_name: str | None = None) -> None:
         v = axes.get(key)
         if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
             raise BadResult(f"axes.{key} is {v!r}, not a {getattr(typ, '__name__', 'number')}")
+    _in_range("axes.labeled_fraction", axes["labeled_fraction"], 0, 1, "a fraction ", open_low=True)
+    _in_range("axes.lr", axes["lr"], 0, what="a learning rate ", open_low=True)
+    _in_range("axes.seed", axes["seed"], 0, what="a seed ")
     if not (
         isinstance(result["init_cost"], dict)
         and isinstance(result["final"], dict)
@@ -230,20 +384,28 @@ def check_result(result, folder_name: str | None = None) -> None:
         raise BadResult("init_cost, final must be objects and curve a list")
     if result["status"] == "failed":
         return  # a failed cell is shown with its error; none of its numbers are used
-    if any(not _finite(result["init_cost"].get(k, 0)) for k in COST_KEYS):
-        raise BadResult(f"init_cost has a value that is not a finite number: {result['init_cost']}")
+    ok = result["status"] == "ok"
+    for k in COST_KEYS:
+        _in_range(f"init_cost.{k}", result["init_cost"].get(k, 0), 0)
     if not result["curve"]:
         raise BadResult(f"status {result['status']} with an empty curve")
     for i, point in enumerate(result["curve"]):
         if not isinstance(point, dict) or not all(_number(point.get(k)) for k in CURVE_KEYS):
             raise BadResult(f"curve[{i}] lacks a number in {', '.join(CURVE_KEYS)}: {point!r}")
-        if result["status"] == "ok" and not all(math.isfinite(point[k]) for k in CURVE_KEYS):
+        if ok and not all(math.isfinite(point[k]) for k in CURVE_KEYS):
             raise BadResult(f"curve[{i}] of an ok cell holds a non-finite number: {point!r}")
-    final = result["final"]
-    if result["status"] == "ok":
-        for k in ("step", "val_acc", "test_acc", "train_seconds"):
-            if not _finite(final.get(k)):
-                raise BadResult(f"final.{k} of an ok cell is {final.get(k)!r}, not a finite number")
+        _in_range(f"curve[{i}].step", point["step"], 0)
+        _in_range(f"curve[{i}].seconds", point["seconds"], 0)
+        _in_range(f"curve[{i}].val_acc", point["val_acc"], 0, 1, "an accuracy ")
+        losses = [point["val_loss"], point.get("train_loss")]
+        if any(_finite(v) and v < 0 for v in losses):  # a diverged cell's last losses may be inf or nan
+            raise BadResult(f"curve[{i}] holds a negative loss: {point!r}")
+    final, cell = result["final"], "an ok cell" if ok else f"a {result['status']} cell"
+    for k in ("step", "train_seconds"):
+        _in_range(f"final.{k} of {cell}", final.get(k), 0)
+    for k in ("val_acc", "test_acc"):
+        if ok or final.get(k) is not None:  # a diverged cell has no test accuracy
+            _in_range(f"final.{k} of {cell}", final.get(k), 0, 1, "an accuracy ")
 
 
 def read_result(path: Path) -> dict:

@@ -19,14 +19,14 @@ from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
 
-from bench import results
+from bench import atomic, results
 from bench.config import NUM_CLASSES, ConfigError, validate
 from bench.errors import one_line
-from bench.identity import cell_config, cell_ids, experiment_settings, job_cells
+from bench.identity import cell_config, cell_ids, experiment_settings, job_cells, single_run_dir
 from bench.results import REPORT_CONFIG_NAME, is_done
 
 
@@ -161,10 +161,12 @@ def check_launcher(config: DictConfig) -> None:
         )
 
 
-def cell_statuses(out_dir: Path, ids: list[str], notes: dict[str, str] | None = None) -> dict[str, str]:
+def cell_statuses(
+    out_dir: Path, ids: list[str], notes: dict[str, str] | None = None, runs: dict[str, str | None] | None = None
+) -> dict[str, str]:
     """Status of each of `ids` that has a result ('unreadable' for a broken file). `notes`, if given,
     gets one line for each cell a user should know about: failed, diverged, unreadable, or ok but still
-    at chance level."""
+    at chance level. `runs`, if given, gets the run that wrote each readable result (RUN_ID_VAR)."""
     found = {}
     for cid in ids:
         path = results.result_path(out_dir, cid)
@@ -178,6 +180,8 @@ def cell_statuses(out_dir: Path, ids: list[str], notes: dict[str, str] | None = 
                 notes[cid] = f"unreadable: {e}"
             continue
         found[cid] = r["status"]
+        if runs is not None:
+            runs[cid] = r.get("run")
         if notes is None:
             continue
         if r["status"] != "ok":
@@ -200,6 +204,8 @@ class Progress(threading.Thread):
         self.waiting = set(pending or [])
         self.statuses: dict[str, str] = {}
         self.chance = 0  # ok cells whose validation accuracy never left chance level
+        self.run_id = os.environ.get(RUN_ID_VAR)
+        self.by_others = 0  # cells another run on the same folder wrote meanwhile (two sweeps split the work)
         self.done_before = 0 if total is None else total - len(pending or [])
         self.started = time.time()
         self.stop = threading.Event()
@@ -227,7 +233,9 @@ class Progress(threading.Thread):
         if not appeared:
             return
         notes: dict[str, str] = {}
-        self.statuses.update(cell_statuses(self.out_dir, appeared, notes))
+        runs: dict[str, str | None] = {}
+        self.statuses.update(cell_statuses(self.out_dir, appeared, notes, runs))
+        self.by_others += sum(run is not None and run != self.run_id for run in runs.values())
         self.chance += sum(": at chance level:" in n for n in notes.values())
         for line in notes.values():
             self.bar.write(line, file=sys.stderr)  # above the bar, never glued to it
@@ -340,6 +348,16 @@ def calibrate(config: DictConfig) -> float:
     return total
 
 
+RUN_ID_VAR = "BENCH_RUN_ID"  # names the sweep in each result it writes (bench.cell.new_result)
+
+
+def fail(message: str) -> None:
+    """A preflight's refusal: one line and exit 2 (SystemExit passes Hydra's callback wrapper, which turns
+    any other exception into a warning)."""
+    print(f"bench: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 class SweepMonitor(Callback):
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -350,23 +368,41 @@ class SweepMonitor(Callback):
         # thread stays in the parent, the workers get a monitor that only watches.
         return {"ids": [], "progress": None}
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A single run's preflight, before Hydra creates its log folder: a rejected run leaves nothing."""
+        atomic.route_hydra_writes()  # after Hydra's plugin scan, which re-executes its plugins' modules
+        cfg = copy.deepcopy(config)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        try:
+            validate(cfg)
+            if cfg.dry_run:
+                return
+            out_dir = single_run_dir(cfg)
+            cells = job_cells(cfg)
+            results.check_cell_paths(out_dir, cell_ids(cells))
+            results.check_experiment(out_dir, [experiment_settings(cell_config(*cells[0]))], cfg.append)
+        except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
+            message = one_line(e)
+            if message is None:
+                raise
+            fail(message)
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        atomic.route_hydra_writes()  # multirun.yaml: after Hydra's plugin scan, which re-executes its plugins
         out_dir = Path(config.out_dir)
         try:
             check_launcher(config)
             self.ids, settings = grid_cells(config)
+            results.check_cell_paths(out_dir, self.ids)
             if not config.dry_run:
                 check_writable(out_dir)
             results.check_experiment(out_dir, settings, append=config.append, record=not config.dry_run)
-        except results.ExperimentMismatch as e:
-            print(f"bench: error: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
         except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
             message = one_line(e)
             if message is None:
                 raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
-            print(f"bench: error: {message}", file=sys.stderr)
-            raise SystemExit(2) from None
+            fail(message)
         if not is_grid(config):
             self.start_open_ended(config, out_dir)
             return
@@ -374,9 +410,7 @@ class SweepMonitor(Callback):
         if config.dry_run:
             dry_run(config, out_dir, self.ids, done)
             raise SystemExit(0)
-        # workers watch this process and exit when it is gone (bench.cell.exit_with_parent)
-        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
-        signal.signal(signal.SIGINT, self.interrupted)
+        self.watch_signals()
         print(
             f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
             file=sys.stderr,
@@ -401,15 +435,22 @@ class SweepMonitor(Callback):
         except ImportError:
             pass
         self.ids = []
-        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
-        signal.signal(signal.SIGINT, self.interrupted)
+        self.watch_signals()
         print(f"sweep {config.name}: {sweeper}, {size}, results in {out_dir}/", file=sys.stderr)
         self.progress = Progress(out_dir, None, None)
         self.progress.start()
 
+    def watch_signals(self) -> None:
+        # workers watch this process and exit when it is gone (bench.cell.exit_with_parent); each result
+        # names the sweep that wrote it, so that two sweeps on one folder each count their own cells
+        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
+        os.environ[RUN_ID_VAR] = f"{os.getpid()}-{time.time_ns()}"
+        signal.signal(signal.SIGINT, self.interrupted)
+        signal.signal(signal.SIGTERM, self.interrupted)  # `kill`, a scheduler's time limit: the same summary
+
     def interrupted(self, signum: int, frame: Any) -> None:
-        """Ctrl-C: one line that says what is kept and how to go on, then exit at once (results are
-        written whole or not at all; a half-trained cell is simply rerun, its lock taken over)."""
+        """Ctrl-C or SIGTERM: one line that says what is kept and how to go on, then exit at once (results
+        are written whole or not at all; a half-trained cell is simply rerun, its lock taken over)."""
         if self.progress is not None:
             self.progress.stop.set()
             self.progress.poll()
@@ -417,13 +458,13 @@ class SweepMonitor(Callback):
             done = self.progress.bar.n
         else:
             done = 0
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         print(
-            f"\nbench: interrupted: {done} of {len(self.ids)} cells finished and kept; rerun the same command "
-            "to resume",
+            f"\nbench: {how}: {done} of {len(self.ids)} cells finished and kept; rerun the same command to resume",
             file=sys.stderr,
             flush=True,
         )
-        os._exit(130)
+        os._exit(128 + signum)
 
     def print_summary(self, out_dir: Path, report: Path) -> None:
         """Cells run, skipped and not ok, the wall time, one line per verdict row, and the report."""
@@ -432,8 +473,10 @@ class SweepMonitor(Callback):
             statuses = list(p.statuses.values())
             bad = {k: statuses.count(k) for k in ("failed", "diverged", "unreadable") if statuses.count(k)}
             minutes, seconds = divmod(int(time.time() - p.started), 60)
+            run_here = len(statuses) - p.by_others
+            others = f", {p.by_others} by another run on this folder meanwhile" if p.by_others else ""
             print(
-                f"done: {len(statuses)} cells run, {p.done_before} already done"
+                f"done: {run_here} cells run{others}, {p.done_before} already done"
                 + "".join(f", {n} {k}" for k, n in bad.items())
                 + f"; {minutes} min {seconds} s",
                 file=sys.stderr,
@@ -466,6 +509,39 @@ class SweepMonitor(Callback):
             print(f"best trial: {params} (mean val acc {study.best_value * 100:.1f}%)", file=sys.stderr)
         print(f"report: {report}", file=sys.stderr)
 
+    def print_not_done(self, out_dir: Path, failed: list[str], missing: list[str]) -> None:
+        """Name the cells without a good result and the way to each: a rerun retries failed cells and
+        missing ones nobody holds; a cell another process holds is its to write; a path in the way must go
+        first (a rerun alone would fail the same way)."""
+        held, blocked = {}, {}
+        for c in missing:
+            try:
+                results.check_cell_paths(out_dir, [c])
+            except results.FolderError as e:
+                blocked[c] = str(e)
+                continue
+            if holder := results.lock_holder(out_dir, c):
+                held[c] = holder
+        for c in failed:
+            print(f"failed: {c}", file=sys.stderr)
+        for c in missing:
+            why = f"blocked: {blocked[c]}" if c in blocked else (f"being computed by {held[c]}" if c in held else "")
+            print(f"missing: {c}" + (f" ({why})" if why else ""), file=sys.stderr)
+        retry = len(failed) + len(missing) - len(held) - len(blocked)
+        advice = []
+        if blocked:
+            advice.append(f"clear the {len(blocked)} blocked paths named above")
+        if held:
+            advice.append(f"{len(held)} are another run's to write: wait for it")
+        if retry or blocked:
+            advice.append("then rerun the same command to retry" if blocked else "rerun the same command to retry them")
+        if failed:
+            advice.append("add force=true to rerun all")
+        print(
+            f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; " + "; ".join(advice),
+            file=sys.stderr,
+        )
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.close()
@@ -479,7 +555,7 @@ class SweepMonitor(Callback):
         report_failed = False
         try:
             # the settings travel with the results: `python -m bench.report` on this folder reuses them
-            OmegaConf.save(config.report, out_dir / REPORT_CONFIG_NAME)
+            atomic.write_text(out_dir / REPORT_CONFIG_NAME, OmegaConf.to_yaml(config.report))
             paths = write_report(out_dir, config.report)
             self.print_summary(out_dir, paths[0])
         except Exception as e:  # noqa: BLE001 - the cells are safe on disk; say why the report is missing
@@ -495,15 +571,7 @@ class SweepMonitor(Callback):
         failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
         missing = sorted(set(self.ids) - set(statuses))
         if failed or missing:
-            for c in failed:
-                print(f"failed: {c}", file=sys.stderr)
-            for c in missing:
-                print(f"missing: {c}", file=sys.stderr)
-            print(
-                f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; rerun the same "
-                "command to retry the missing ones, add force=true to rerun all",
-                file=sys.stderr,
-            )
+            self.print_not_done(out_dir, failed, missing)
             sys.exit(1)
         if report_failed:
             sys.exit(1)

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench import skip_final_collection_at_exit
+from bench.atomic import write_text
 from bench.config import ConfigError, ReportConfig
 from bench.results import REPORT_CONFIG_NAME, check_results_folder
 
@@ -31,7 +32,13 @@ def load_report_config(results_dir: Path, path: str | None):
     for source in sources:
         if not source.is_file():
             raise FileNotFoundError(f"report config {source} does not exist")
-        loaded = OmegaConf.load(source)
+        try:
+            loaded = OmegaConf.load(source)
+        except yaml.YAMLError as e:  # name the file: the folder's own settings, or the one given
+            problem = str(getattr(e, "problem", None) or e).splitlines()[0]
+            raise ConfigError(
+                "--config" if path else "report config", str(source), f"not valid YAML ({problem}); fix or delete it"
+            ) from None
         if not isinstance(loaded, type(cfg)):
             raise ConfigError("--config", str(source), "must be a YAML mapping of report settings")
         cfg = OmegaConf.merge(cfg, loaded)
@@ -67,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
             text = compare(results_dir, Path(args.against), cfg)
             out = results_dir / f"compare-{Path(args.against).name}.md"
-            out.write_text(text)
+            write_text(out, text)
             print(text)
             return 0
         paths = write_report(results_dir, cfg)

@@ -17,6 +17,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from bench import metrics
+from bench.atomic import write_text, write_with
 from bench.config import validate_report
 from bench.report import plots
 from bench.report.fmt import fmt_count, fmt_seconds
@@ -390,20 +391,19 @@ def write_outputs(
     wide.columns = [f"{v} to {t}" for v, t in wide.columns]
     table = all_cells.drop(columns=["env_json"]).merge(wide.reset_index(), on="cell_id", how="left")
     table["selected_lr"] = table["cell_id"].isin(metrics.best_lr(all_cells)["cell_id"])
-    table.to_csv(out_dir / "cells.csv", index=False)
-    table.to_parquet(out_dir / "cells.parquet", index=False)
-    curves.to_parquet(out_dir / "curves.parquet", index=False)
+    write_with(out_dir / "cells.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_with(out_dir / "cells.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    write_with(out_dir / "curves.parquet", lambda tmp: curves.to_parquet(tmp, index=False))
     # the verdict's rows, one sentence each among them (what the sweep prints at its end)
-    verdict.assign(
+    rows = verdict.assign(
         **{c: verdict[c].map(lambda v: " ".join(f"{x:g}" for x in v)) for c in ("diffs", "seeds") if c in verdict}
-    ).to_csv(out_dir / "verdict.csv", index=False)
+    )
+    write_with(out_dir / "verdict.csv", lambda tmp: rows.to_csv(tmp, index=False))
 
     title = f"bench report: {out_dir.name}"
     md, page = out_dir / "report.md", out_dir / "report.html"
     for path, text in ((md, render_markdown(title, sections, out_dir)), (page, render_html(title, sections))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text(path, text)
     return [md, page, out_dir / "cells.csv", out_dir / "cells.parquet", out_dir / "curves.parquet"]
 
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.atomic import write_with  # noqa: E402
 from bench.metrics import STRATEGY, WORKLOAD, censored_median  # noqa: E402
 from bench.report.fmt import fmt_seconds  # noqa: E402
 
@@ -54,8 +55,10 @@ def _save(fig, path: Path) -> Path:
     if path.resolve().parent != path.parent.resolve() or "/" in path.name or path.name.startswith("."):
         raise ValueError(f"refusing to write a plot outside its folder: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 
