@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup bench smoke test test-fast lint speed gpu-check report clean
+.PHONY: setup bench ladder smoke test test-fast lint speed gpu-check report clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,9 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 bench: setup  ## the default grid on mnist5k -> results/default/report.md (resumes if interrupted; ARGS="seed=1000 name=other")
 	$(PY) -m bench sweep=default hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
+
+ladder: setup  ## the tricks one at a time, pretraining at every rung, two depths -> results/ladder/report.md (< 1 h on 2 cores)
+	$(PY) -m bench sweep=ladder hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
 
 smoke: setup  ## a few cells in seconds -> results/smoke/report.md
 	$(PY) -m bench sweep=smoke
