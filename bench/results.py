@@ -437,6 +437,16 @@ def check_results_folder(out_dir: str | Path) -> None:
         raise FileNotFoundError(f"no cells under {out_dir}/cells")
 
 
+def stayed_at_chance(val_acc: float | None, dataset: str) -> bool:
+    """A cell that trained without error but whose final validation accuracy is still within half of
+    chance of chance (below 1.5 / classes: 15% for ten classes) did not learn: its own status,
+    `at_chance`, never counted as ok (the runner's log and the sweep's console use the same line)."""
+    from bench.config import NUM_CLASSES
+
+    classes = NUM_CLASSES.get(dataset)
+    return val_acc is not None and classes is not None and val_acc == val_acc and val_acc < 1.5 / classes
+
+
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Read every cells/*/result.json under out_dir.
 
@@ -486,6 +496,11 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
         for point in r["curve"]:
             curve_rows.append({"cell_id": r["cell_id"], **axes, **point})
     cells = pd.DataFrame(cell_rows, columns=None if cell_rows else ["cell_id", *AXES, "status"])
+    if cell_rows:
+        cells["status"] = [
+            "at_chance" if status == "ok" and stayed_at_chance(acc, dataset) else status
+            for status, acc, dataset in zip(cells["status"], cells["final_val_acc"], cells["dataset"])
+        ]
     curves = pd.DataFrame(
         curve_rows,
         columns=None if curve_rows else ["cell_id", *AXES, "step", "seconds", "val_acc", "val_loss", "train_loss"],

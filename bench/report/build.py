@@ -8,7 +8,6 @@ import base64
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -17,19 +16,14 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from bench import metrics
+from bench import verdict as verdicts
 from bench.atomic import write_text, write_with
 from bench.config import validate_report
 from bench.report import plots
-from bench.report.fmt import fmt_count, fmt_seconds
+from bench.report.fmt import fmt_count, fmt_ratio_interval, fmt_seconds
+from bench.report.ladder import ladder_sections
+from bench.report.sections import Section, points
 from bench.results import load_results
-
-
-@dataclass
-class Section:
-    title: str
-    text: list[str] = field(default_factory=list)
-    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
-    images: list[Path] = field(default_factory=list)
 
 
 def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> str:
@@ -101,18 +95,12 @@ def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
     return sec
 
 
-def _points(d: float, lo: float, hi: float) -> str:
-    if np.isnan(d):
-        return ""
-    return f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
-
-
 def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
     t = v[["dataset", "model", "activation", "labeled_fraction", "rival", "n_pairs"]].copy()
     t = t.rename(columns={"labeled_fraction": "labeled fraction", "n_pairs": "paired seeds"})
     t["outcome"] = v["outcome"]
     t[f"test acc, AE minus rival (points, {conf:.0%} CI)"] = [
-        _points(d, lo, hi) for d, lo, hi in zip(v["test_acc_diff"], v["test_acc_lo"], v["test_acc_hi"])
+        points(d, lo, hi) for d, lo, hi in zip(v["test_acc_diff"], v["test_acc_lo"], v["test_acc_hi"])
     ]
     t["Holm p"] = [f"{p:.2g}" if np.isfinite(p) else "" for p in v["p_holm"]]
     t["detectable (points)"] = [f"{d * 100:.1f}" if np.isfinite(d) else "" for d in v["detectable"]]
@@ -120,22 +108,21 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
         "" if o != "inconclusive" else (str(n) if n is not None and n == n else "> 1000")
         for o, n in zip(v["outcome"], v["settle_seeds"])
     ]
-    t["steps ratio rival/AE"] = [
-        f"{r:.2f} [{lo:.2f}, {hi:.2f}] over the {k} seeds both reached"
-        if np.isfinite(r)
-        else f"not computed: target reached by AE in {a}, by the rival in {b} of {n} seeds"
-        for r, lo, hi, k, n, a, b in zip(
-            v["speedup"],
-            v["speedup_lo"],
-            v["speedup_hi"],
-            v["speedup_n"],
-            v["n_pairs"],
-            v["ae_reached"],
-            v["rival_reached"],
-        )
-    ]
+    t["cost to the target, AE/rival (passes; wall time)"] = [cost_cell(r) for r in v.to_dict("records")]
     t["per-seed differences (points)"] = [" ".join(f"{d * 100:+.1f}" for d in ds) for ds in v["diffs"]]
     return t
+
+
+def cost_cell(r: dict) -> str:
+    """Passes (counted) and wall time (measured) to the headline target, AE over rival, pretraining included."""
+    if not np.isfinite(r.get("passes_ratio", np.nan)):
+        reached = f"AE in {r['ae_reached']}, the rival in {r['rival_reached']} of {r['n_pairs']} seeds"
+        return f"not computed: the target was reached by {reached}"
+    return (
+        f"{fmt_ratio_interval(r['passes_ratio'], r['passes_lo'], r['passes_hi'])}; "
+        f"{verdicts.fmt_ratio(r['seconds_ratio'], r.get('seconds_spread'))} (per-seed spread "
+        f"{r.get('seconds_spread', np.nan):.1f}x) over {r['passes_n']} seeds"
+    )
 
 
 def verdict_section(
@@ -154,7 +141,7 @@ def verdict_section(
             "BatchNorm and a ReLU-family activation."
         )
         return sec
-    both = metrics.verdict(cells, head_reached, conf, margin, all_rivals=True)
+    both = verdicts.verdict(cells, head_reached, conf, margin, all_rivals=True)
     subsets = sorted(set(all_cells["labeled_subset"].dropna()))
     design = {
         "per_seed": "each seed draws its own labeled subset, and every strategy at that seed trains on the "
@@ -168,11 +155,17 @@ def verdict_section(
         "learning rate, chosen on validation accuracy.",
         f"Design: {'; '.join(design.get(s, s) for s in subsets)}. Cells are compared seed by seed: the numbers are "
         f"paired differences of test accuracy (AE minus rival), with a paired t {conf:.0%} interval.",
-        f"Each row ends in one word: **helps** or **hurts** when the paired t test rejects no difference at "
-        f"{1 - conf:.0%} after Holm's correction over the {len(v)} verdict rows; **equivalent** when the whole "
-        f"interval lies within ±{margin * 100:g} accuracy points (`report.equivalence_margin`); **inconclusive** "
-        f"otherwise, and always with fewer than {metrics.MIN_PAIRS} paired seeds. 'Detectable' is the smallest "
-        "difference these seeds find 80% of the time at the observed spread.",
+        f"Each row ends in one word, by practical size first: **equivalent** when the whole interval lies within "
+        f"±{margin * 100:g} accuracy points (`report.equivalence_margin`), even when the test also finds a "
+        "difference (then 'small but real'); **helps** or **hurts** when the paired t test rejects no difference "
+        f"at {1 - conf:.0%} after Holm's correction over the {len(v)} verdict rows and the interval reaches past "
+        f"the margin; **inconclusive** otherwise, and always with fewer than {verdicts.MIN_PAIRS} paired seeds. "
+        "'Detectable' is the smallest difference these seeds find 80% of the time at the observed spread.",
+        "Cost: what reaching the headline validation target took the autoencoder arm relative to its rival, seed "
+        "by seed, pretraining included: forward and backward passes (counted in whole-network equivalents, so "
+        "the same on every machine) and wall time (measured on this machine, rounded to the spread across "
+        "seeds). The intervals cover the seeds (labeled subsets, inits, batch orders), not the test set, which "
+        "is fixed by `data.seed`.",
     ]
     for (dataset, model, act), g in v.groupby(["dataset", "model", "activation"]):
         sec.text.append(f"**{dataset} {model}, {act}:**")
@@ -253,7 +246,9 @@ def analysis_sections(
     # The verdict first: the question the harness exists for.
     head_reached = reached[reached["target"] == headline.name]
     margin = float(report_cfg.equivalence_margin) / 100
-    verdict = metrics.verdict(cells, head_reached, conf, margin)
+    verdict = verdicts.verdict(cells, head_reached, conf, margin)
+    ladder, _ = ladder_sections(cells, head_reached, all_cells, report_cfg, plots_dir)
+    sections += ladder  # a ladder's matrix is its headline; the verdict follows it
     sections.append(verdict_section(verdict, cells, head_reached, conf, margin, all_cells, plots_dir))
 
     # Final test accuracy.

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bench import metrics
+from bench import verdict as verdicts
 from bench.results import load_results
 
 
@@ -37,7 +38,7 @@ def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame
         metrics.relative_name(report_cfg.headline_target), "relative", float(report_cfg.headline_target)
     )
     reached = metrics.reach(all_cells[all_cells["status"] != "failed"], curves, target)
-    v = metrics.verdict(cells, reached, float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100)
+    v = verdicts.verdict(cells, reached, float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100)
     return cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left"), v, all_cells
 
 
@@ -55,7 +56,7 @@ def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) 
         n = min(len(xa), len(xb))
         if n == 0:
             continue
-        c = metrics.paired_t(xa[:n] - xb[:n], confidence)
+        c = verdicts.paired_t(xa[:n] - xb[:n], confidence)
         rows.append(
             {
                 **dict(zip(keys, key)),
@@ -64,7 +65,7 @@ def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) 
                 "lo": c.lo,
                 "hi": c.hi,
                 "p": c.p,
-                "claim": metrics.outcome(c, c.p, margin, 1 - confidence) in ("helps", "hurts"),
+                "claim": verdicts.outcome(c, c.p, margin, 1 - confidence) in ("helps", "hurts"),
             }
         )
     return pd.DataFrame(rows)

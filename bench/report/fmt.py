@@ -18,3 +18,17 @@ def fmt_seconds(v: float) -> str:
 
 def fmt_count(v: float) -> str:
     return f"{int(round(v)):,}" if np.isfinite(v) else ""
+
+
+def fmt_ratio(v: float) -> str:
+    """A ratio to two significant figures: 0.25x, 3.5x, 40x, 1,200x."""
+    if not np.isfinite(v):
+        return "?"
+    return f"{float(f'{v:.2g}'):,g}x"
+
+
+def fmt_ratio_interval(v: float, lo: float = np.nan, hi: float = np.nan) -> str:
+    """'3.5x [2.9x, 4.1x]', or the ratio alone where no interval was computed."""
+    if np.isnan(lo) or np.isnan(hi):
+        return fmt_ratio(v)
+    return f"{fmt_ratio(v)} [{fmt_ratio(lo)}, {fmt_ratio(hi)}]"

@@ -336,3 +336,48 @@ def forest(v: pd.DataFrame, margin: float, confidence: float, folder: Path, name
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return [_save(fig, folder / file_name(name))]
+
+
+def ladder_effects(m: pd.DataFrame, margin: float, confidence: float, folder: Path) -> list[Path]:
+    """The ladder's headline figure: pretraining's paired effect on test accuracy (AE minus the row's
+    baseline, points, with its interval) against the rung, a line per labeled fraction, a panel per
+    model; zero and the equivalence margin drawn."""
+    if m.empty:
+        return []
+    rows = m[["row", "rung", "label"]].drop_duplicates().sort_values("row")
+    x_of = {r: i for i, r in enumerate(rows["row"])}
+    models = sorted(m["model"].unique(), key=lambda x: (x != "deep_mlp", x))
+    fracs = sorted(m["labeled_fraction"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.4), squeeze=False, sharey=True)
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(fracs)))
+    for ax, model in zip(axes[0], models):
+        ax.axhspan(-margin * 100, margin * 100, color="tab:blue", alpha=0.08, label=f"±{margin * 100:g}-point margin")
+        ax.axhline(0, color="black", lw=0.8)
+        for k, (frac, colour) in enumerate(zip(fracs, colours)):
+            g = m[(m["model"] == model) & (m["labeled_fraction"] == frac)].sort_values("row")
+            if g.empty:
+                continue
+            x = np.array([x_of[r] for r in g["row"]]) + (k - (len(fracs) - 1) / 2) * 0.12
+            y = g["test_acc_diff"].to_numpy(float) * 100
+            lo, hi = g["test_acc_lo"].to_numpy(float) * 100, g["test_acc_hi"].to_numpy(float) * 100
+            ax.errorbar(
+                x,
+                y,
+                yerr=[y - lo, hi - y],
+                color=colour,
+                marker="o",
+                ms=5,
+                capsize=3,
+                lw=1.5,
+                label=f"{frac:g} labeled",
+            )
+        ax.set_xticks(
+            range(len(rows)), [f"{r.rung}: {r.label}" for r in rows.itertuples()], rotation=30, ha="right", fontsize=8
+        )
+        ax.set_title(f"{model}", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"test acc, AE minus baseline (points, {confidence:.0%} CI)")
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.suptitle("Pretraining's effect rung by rung (positive above zero)", fontsize=11)
+    fig.tight_layout()
+    return [_save(fig, folder / "ladder_effects.png")]

@@ -1,0 +1,276 @@
+"""The ladder's report sections: the positive control, the matrix of pretraining's effect rung by rung,
+its headline figure, the seed's own claims measured, and the learning rates chosen on a grid's edge.
+
+Every number comes from `bench.verdict.compare_rows` (the verdict's own rule, one Holm family over the
+matrix) and from pure functions over the stored cells; a section is a function of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import metrics
+from bench import verdict as verdicts
+from bench.report.fmt import fmt_ratio_interval
+from bench.report.sections import Section, points
+
+
+def ladder_rows(report_cfg) -> list[dict]:
+    """The configured rows as plain dicts, in the config's order (the order of the rungs)."""
+    rows = []
+    for i, r in enumerate(report_cfg.ladder or []):
+        rows.append(
+            {
+                "row": i,
+                "rung": int(r.rung),
+                "label": str(r.label),
+                "activation": str(r.activation),
+                "batchnorm": bool(r.batchnorm),
+                "baselines": list(r.baselines),
+            }
+        )
+    return rows
+
+
+def ladder_matrix(cells: pd.DataFrame, reached: pd.DataFrame, report_cfg) -> pd.DataFrame:
+    """Pretraining against each row's better baseline, per model and labeled fraction (one Holm family)."""
+    margin = float(report_cfg.equivalence_margin) / 100
+    return verdicts.compare_rows(cells, reached, ladder_rows(report_cfg), float(report_cfg.confidence), margin)
+
+
+def matrix_table(m: pd.DataFrame) -> pd.DataFrame:
+    """Rows: rungs; columns: model x labeled fraction; each entry 'effect [CI] outcome' in points."""
+    m = m.assign(entry=[_entry(r) for r in m.to_dict("records")])
+    m["column"] = [f"{model}, {f:g} labeled" for model, f in zip(m["model"], m["labeled_fraction"])]
+    order = m.sort_values(["model", "labeled_fraction"])["column"].drop_duplicates().tolist()
+    t = m.pivot_table(index=["row", "rung", "label"], columns="column", values="entry", aggfunc="first")
+    t = t.reindex(columns=order).fillna("no cells").reset_index().drop(columns="row")
+    return t.rename(columns={"label": "rung arms (baseline vs autoencoder on top)"})
+
+
+def _entry(r: dict) -> str:
+    word = r["outcome"] + (" (small but real)" if r.get("small_but_real") else "")
+    if r["n_pairs"] < verdicts.MIN_PAIRS:
+        return f"{word}: {r['n_pairs']} paired seeds"
+    return f"{points(r['test_acc_diff'], r['test_acc_lo'], r['test_acc_hi'])} {word} vs {r['rival']}"
+
+
+def positive_control(m: pd.DataFrame) -> tuple[bool, list[str]]:
+    """Does rung 0 show the published direction? Pretraining helps at rung 0 (some activation, the deep
+    net, 1% labels: 'helps'), more at the fewest labels than at the most, more on the deeper net than
+    the shallow one. Returns (all three hold, one line per check with its numbers)."""
+    r0 = m[m["rung"] == 0]
+    if r0.empty:
+        return False, ["rung 0 has no paired cells: the control could not be computed"]
+    models = sorted(r0["model"].unique(), key=lambda x: (x != "deep_mlp", x))  # the deep net first
+    deep, fracs = models[0], sorted(r0["labeled_fraction"].unique())
+    few, many = fracs[0], fracs[-1]
+
+    def effect(model: str, frac: float) -> float:
+        g = r0[(r0["model"] == model) & (r0["labeled_fraction"] == frac)]
+        return float(g["test_acc_diff"].max()) if len(g) else np.nan
+
+    deep_few = r0[(r0["model"] == deep) & (r0["labeled_fraction"] == few)]
+    helps = bool((deep_few["outcome"] == "helps").any())
+    lines = [
+        f"pretraining helps at rung 0 ({deep}, {few:g} labeled): "
+        + ("yes" if helps else "no")
+        + " ("
+        + "; ".join(
+            f"{r.activation} {points(r.test_acc_diff, r.test_acc_lo, r.test_acc_hi)} {r.outcome}"
+            for r in deep_few.itertuples()
+        )
+        + ")"
+    ]
+    checks = [helps]
+    if few == many:
+        lines.append("more at few labels than at many: cannot say, the ladder has one labeled fraction")
+        checks.append(False)
+    else:
+        more_few = effect(deep, few) > effect(deep, many)
+        lines.append(
+            f"more at {few:g} labeled than at {many:g}: {'yes' if more_few else 'no'} ({effect(deep, few) * 100:+.1f} "
+            f"against {effect(deep, many) * 100:+.1f} points, the larger rung-0 effect of each)"
+        )
+        checks.append(more_few)
+    if len(models) == 1:
+        lines.append("more on a deeper net: cannot say, the ladder has one model")
+        checks.append(False)
+    else:
+        shallow = models[1]
+        more_deep = effect(deep, few) > effect(shallow, few)
+        lines.append(
+            f"more on {deep} than on {shallow} at {few:g} labeled: {'yes' if more_deep else 'no'} "
+            f"({effect(deep, few) * 100:+.1f} against {effect(shallow, few) * 100:+.1f} points)"
+        )
+        checks.append(more_deep)
+    return all(checks), lines
+
+
+def stopped_paying(m: pd.DataFrame) -> str:
+    """One sentence: the first rung from which no entry of the matrix says 'helps'."""
+    helps = m[m["outcome"] == "helps"]
+    rungs = sorted(m["rung"].unique())
+    if helps.empty:
+        return "Pretraining did not pay at any rung of this ladder: no entry of the matrix says **helps**."
+    last = int(helps["rung"].max())
+    where = ", ".join(
+        sorted(
+            {
+                f"{r.model} at {r.labeled_fraction:g} labeled ({r.label})"
+                for r in helps[helps["rung"] == last].itertuples()
+            }
+        )
+    )
+    later = [r for r in rungs if r > last]
+    if not later:
+        return f"Pretraining still pays at the top rung ({last}): **helps** for {where}."
+    return (
+        f"Pretraining stopped paying after rung {last}: the last **helps** is there ({where}); from rung "
+        f"{later[0]} on, no entry says **helps**."
+    )
+
+
+def steps_ratio(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict:
+    """b's steps to the target over a's, per seed where both reached it (geometric mean, log-t interval)."""
+    return verdicts.paired_ratio(b, a, "steps", confidence)
+
+
+def claims_table(cells: pd.DataFrame, reached: pd.DataFrame, m: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """The seed's claims, each with our figure and whether it agrees."""
+    df = cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left")
+    df["steps"] = df["steps"].fillna(np.inf)
+    rows = []
+
+    def arm(act: str, bn: bool, init: str) -> pd.DataFrame:
+        return df[(df["activation"] == act) & (df["batchnorm"] == bn) & (df["init"] == init)]
+
+    def pooled(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+        """b's steps / a's steps over every workload's seed pairs (a is the faster arm if > 1)."""
+        key = ["model", "labeled_fraction", "seed"]
+        pairs = a[key + ["steps"]].merge(b[key + ["steps"]], on=key, suffixes=("_a", "_b"))
+        ok = pairs[np.isfinite(pairs["steps_a"]) & np.isfinite(pairs["steps_b"])]
+        c = verdicts.paired_t(np.log(ok["steps_b"].to_numpy(float) / ok["steps_a"].to_numpy(float)), confidence)
+        enough = c.n >= verdicts.MIN_PAIRS
+        return {
+            "ratio": float(np.exp(c.mean)) if enough else np.nan,
+            "lo": float(np.exp(c.lo)) if enough else np.nan,
+            "hi": float(np.exp(c.hi)) if enough else np.nan,
+            "n": c.n,
+            "pairs": len(pairs),
+        }
+
+    def ratio_row(claim: str, r: dict, agree_if: float) -> dict:
+        if not np.isfinite(r["ratio"]):
+            figure = f"not computed: both arms reached the target in {r['n']} of {r['pairs']} seed pairs"
+            agrees = "cannot say"
+        else:
+            figure = f"{fmt_ratio_interval(r['ratio'], r['lo'], r['hi'])} fewer steps ({r['n']} seed pairs)"
+            agrees = "agree" if r["lo"] > agree_if else ("disagree" if r["hi"] < agree_if else "inconclusive")
+        return {"claim": claim, "our figure": figure, "verdict": agrees}
+
+    bn = pooled(arm("relu", True, "random"), arm("relu", False, "random"))
+    rows.append(ratio_row("BatchNorm reaches the same accuracy in fewer steps (the BN paper: 14x)", bn, 1.0))
+    for sat in ("sigmoid", "tanh"):
+        r = pooled(arm("relu", False, "random"), arm(sat, False, "random"))
+        rows.append(ratio_row(f"a non-saturating activation (ReLU) converges faster than {sat}", r, 1.0))
+
+    cost = cells.groupby("init")[["init_forward_passes", "init_backward_passes", "init_seconds"]].median()
+    if "autoencoder" in cost.index and "lsuv" in cost.index:
+        passes = cost[["init_forward_passes", "init_backward_passes"]].sum(axis=1)
+        p_ratio = passes["autoencoder"] / passes["lsuv"] if passes["lsuv"] > 0 else np.inf
+        s_ratio = cost.loc["autoencoder", "init_seconds"] / cost.loc["lsuv", "init_seconds"]
+        rows.append(
+            {
+                "claim": "a fast init is about three orders of magnitude cheaper than pretraining",
+                "our figure": f"pretraining costs {fmt_ratio_interval(p_ratio)} LSUV's passes and "
+                f"{fmt_ratio_interval(s_ratio)} its seconds (medians over cells)",
+                "verdict": "agree" if p_ratio >= 300 else "disagree",
+            }
+        )
+    top = m[m["rung"] == m["rung"].max()] if not m.empty else m
+    if not top.empty:
+        fracs = sorted(top["labeled_fraction"].unique())
+        few, many = top[top["labeled_fraction"] == fracs[0]], top[top["labeled_fraction"] == fracs[-1]]
+        pays_few = int((few["outcome"] == "helps").sum())
+        pays_many = int((many["outcome"] == "helps").sum())
+        agrees = pays_few > 0 and pays_many == 0
+        rows.append(
+            {
+                "claim": "pretraining pays when labels are scarce, not when they are plentiful (top rung)",
+                "our figure": f"helps in {pays_few} of {len(few)} entries at {fracs[0]:g} labeled, "
+                f"{pays_many} of {len(many)} at {fracs[-1]:g}",
+                "verdict": "agree" if agrees else "disagree",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def lr_edges(all_cells: pd.DataFrame) -> pd.DataFrame:
+    """Every arm-setting whose learning rate, chosen on validation, lies on its grid's edge."""
+    chosen = metrics.best_lr(all_cells)
+    grid = all_cells.groupby(metrics.GROUP, dropna=False)["lr"].agg(["min", "max", "nunique"])
+    picked = chosen.groupby(metrics.GROUP, dropna=False)["lr"].first()
+    t = grid.join(picked.rename("chosen")).reset_index()
+    t = t[t["nunique"] > 1]
+    t["edge"] = np.where(t["chosen"] == t["min"], "lowest", np.where(t["chosen"] == t["max"], "highest", ""))
+    return t
+
+
+def ladder_sections(
+    cells: pd.DataFrame, reached: pd.DataFrame, all_cells: pd.DataFrame, report_cfg, plots_dir: Path
+) -> tuple[list[Section], pd.DataFrame]:
+    """The ladder's sections (empty when the report has no ladder rows) and its matrix."""
+    if not report_cfg.get("ladder"):
+        return [], pd.DataFrame()
+    from bench.report import plots
+
+    conf = float(report_cfg.confidence)
+    margin = float(report_cfg.equivalence_margin) / 100
+    m = ladder_matrix(cells, reached, report_cfg)
+    sec = Section("The ladder: does pretraining still pay as the tricks are added one at a time?")
+    if m.empty:
+        sec.text.append("Not computable: no rung has both its baseline and autoencoder cells.")
+        return [sec], m
+    ok, checks = positive_control(m)
+    if ok:
+        sec.text.append("**Positive control reproduced:** at rung 0 the harness sees the published effect.")
+    else:
+        sec.text.append(
+            "**The positive control did not reproduce the published direction at this budget.** The verdicts "
+            "below are flagged: this harness, at these settings, cannot be shown to detect the known effect, so "
+            "a 'no difference' further up the ladder may only mean that it cannot see one."
+        )
+    sec.text += [f"- {c}" for c in checks]
+    sec.text.append(stopped_paying(m))
+    sec.text.append(
+        "Each entry: test accuracy, autoencoder pretraining minus the row's better baseline (chosen on median "
+        f"validation accuracy), in points with its paired t {conf:.0%} interval over seeds, and the outcome word "
+        f"(equivalent: the whole interval within ±{margin * 100:g} points; helps/hurts: Holm-adjusted over all "
+        f"{len(m)} entries and reaching past the margin). Every arm at its own best learning rate."
+    )
+    sec.tables.append(("Ladder matrix (points, AE minus baseline)", matrix_table(m)))
+    sec.images += plots.ladder_effects(m, margin, conf, plots_dir)
+
+    claims = Section("The seed's claims, measured")
+    claims.tables.append(("Claims", claims_table(cells, reached, m, conf)))
+    claims.text.append(
+        "Step ratios are per seed pair, over every model and labeled fraction where both arms reached the "
+        "target (geometric mean with a paired t interval on the logs); init costs are medians over cells."
+    )
+
+    edges = lr_edges(all_cells)
+    lr = Section("Learning rates on the grid's edge")
+    on_edge = edges[edges["edge"] != ""]
+    lr.text.append(
+        f"{len(on_edge)} of {len(edges)} arm-settings chose a learning rate on the edge of their grid "
+        f"({', '.join(f'{v:g}' for v in sorted(all_cells['lr'].unique()))}); an edge means a better rate may "
+        "lie outside it."
+    )
+    if not on_edge.empty:
+        show = on_edge[[*metrics.GROUP, "chosen", "edge"]].sort_values([*metrics.GROUP])
+        lr.tables.append(("Arms whose chosen learning rate is on the edge", show.reset_index(drop=True)))
+    return [sec, claims, lr], m

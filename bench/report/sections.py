@@ -1,0 +1,23 @@
+"""What a report section is, and how an effect in accuracy points reads: shared by every section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+
+
+def points(d: float, lo: float, hi: float) -> str:
+    if np.isnan(d):
+        return ""
+    return f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
