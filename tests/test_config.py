@@ -191,3 +191,14 @@ def test_a_sweeps_jobs_compose_as_hydra_composes_them():
                 compose(config_name="config", overrides=bad)
             assert str(ours.value) == str(theirs.value)
     GlobalHydra.instance().clear()
+
+
+def test_datasets_module_does_not_import_the_config_module_back():
+    """bench.config reads bench.datasets' registry; datasets.py importing bench.config back (for a type hint and,
+    lazily, in each error path) made a cycle. No import of it anywhere in the module, at any depth."""
+    import ast
+
+    tree = ast.parse((ROOT / "bench" / "datasets.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "bench.config" not in imported and "bench.config_error" in imported
