@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import subprocess
 import sys
 import time
@@ -227,9 +228,8 @@ def wait_for(
                 try:
                     out[i].result = jobs[i].results()[0]
                     waiting.discard(i)
-                except Exception as e:  # noqa: BLE001 - the job raised outside our code: its last line says why
-                    lines = [ln for ln in str(e).splitlines() if ln.strip() and not ln.startswith("-")]
-                    give_up(i, f"job {jobs[i].job_id} raised: {lines[-1].strip() if lines else type(e).__name__}")
+                except Exception as e:  # noqa: BLE001 - the job raised outside our code: its trace's last line says why
+                    give_up(i, f"job {jobs[i].job_id} raised: {last_line_of_trace(str(e)) or type(e).__name__}")
         if not waiting:
             return out
         now = clock()
@@ -254,6 +254,14 @@ def wait_for(
         if not waiting:
             return out
         sleep(poll_s)
+
+
+def last_line_of_trace(message: str) -> str:
+    """submitit's FailedJobError: a line, the job's traceback between two lines of dashes, where to find the logs."""
+    parts = re.split(r"\n-{3,}\n", message)
+    trace = parts[1] if len(parts) >= 3 else message
+    lines = [ln.strip() for ln in trace.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
 
 
 def record_missing(out_dir: Path, reasons: Mapping[str, str]) -> None:
