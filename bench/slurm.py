@@ -316,8 +316,12 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     )
 
     def on_missing(i: int, reason: str) -> None:
-        cells = job_cell_ids(launcher, job_overrides[i])
-        record_missing(sweep_dir, {cid: reason for cid in cells})
+        try:
+            cells = job_cell_ids(launcher, job_overrides[i])
+            record_missing(sweep_dir, {cid: reason for cid in cells})
+        except Exception as e:  # noqa: BLE001 - the reason still reaches the console; the cells are named at the end
+            log.warning("could not record the cells of %s as missing: %s", list(job_overrides[i]), e)
+            cells = []
         tqdm.write(f"missing: {len(cells)} cells of {' '.join(job_overrides[i])}: {reason}", file=sys.stderr)
 
     waited = wait_for(jobs, on_missing=on_missing)
@@ -331,7 +335,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
 
 def job_cell_ids(launcher: Any, overrides: Sequence[str]) -> list[str]:
     """The ids of one job's cells, from its config as the launcher composes it for the job."""
+    from omegaconf import open_dict
+
     from bench.identity import cell_ids, job_cells
 
     cfg = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+    with open_dict(cfg):
+        del cfg["hydra"]  # as Hydra's run_job hands it to the job (hydra.job.num is set only there)
     return cell_ids(job_cells(cfg))

@@ -133,9 +133,8 @@ def cancel_and_resume(tmp: Path) -> str:
 def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-slurm-check-") as tmp:
-        lines = [same_as_local(Path(tmp)), cancel_and_resume(Path(tmp))]
-    for line in lines:
-        print(f"slurm-check: {line}")
+        for check in (same_as_local, cancel_and_resume):
+            print(f"slurm-check: {check(Path(tmp))}", flush=True)
     print(f"slurm-check: ok: no console line about sacct; {time.monotonic() - started:.0f} s in all")
 
 
