@@ -322,7 +322,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         except Exception as e:  # noqa: BLE001 - the reason still reaches the console; the cells are named at the end
             log.warning("could not record the cells of %s as missing: %s", list(job_overrides[i]), e)
             cells = []
-        tqdm.write(f"missing: {len(cells)} cells of {' '.join(job_overrides[i])}: {reason}", file=sys.stderr)
+        tqdm.write(f"no result: {len(cells)} cells of {' '.join(job_overrides[i])}: {reason}", file=sys.stderr)
 
     waited = wait_for(jobs, on_missing=on_missing)
     return [
