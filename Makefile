@@ -44,7 +44,7 @@ speed: setup  ## training-loop speed against the machine's peak -> results/speed
 gpu-check: setup  ## on a GPU machine: smoke sweep on cuda, speed with bf16/compile, full-preset estimate (< 8 min)
 	scripts/gpu_check.sh
 
-slurm-check: setup  ## a single-node Slurm on this machine (root, apt): the smoke sweep through it equals a local run, a cancelled sweep resumes (~5 min)
+slurm-check: setup  ## a single-node Slurm on this machine (root, apt): the smoke sweep through it equals a local run, a cancelled sweep resumes (~2.5 min)
 	PY=$(PY) scripts/slurm-check.sh
 
 clean:  ## remove results, caches and the venv
