@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup bench ladder smoke test test-fast lint speed gpu-check report clean
+.PHONY: setup bench ladder smoke test test-fast lint speed gpu-check slurm-check report clean
 
 setup: $(STAMP)
 
@@ -38,14 +38,17 @@ test-fast: setup  ## the edit loop: everything but the tests that spawn processe
 	$(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m "not slow"
 
 lint: setup  ## ruff: the linter and the formatter's check (`.venv/bin/ruff format .` applies it)
-	$(VENV)/bin/ruff check bench tests scripts
-	$(VENV)/bin/ruff format --check bench tests scripts
+	$(VENV)/bin/ruff check bench tests scripts hydra_plugins
+	$(VENV)/bin/ruff format --check bench tests scripts hydra_plugins
 
 speed: setup  ## training-loop speed against the machine's peak -> results/speed/ (ARGS="--models default,cnn --profile")
 	$(PY) scripts/bench_speed.py $(ARGS)
 
 gpu-check: setup  ## on a GPU machine: smoke sweep on cuda, speed with bf16/compile, full-preset estimate (< 8 min)
 	scripts/gpu_check.sh
+
+slurm-check: setup  ## a single-node Slurm on this machine (root, apt): the smoke sweep through it equals a local run, a cancelled sweep resumes (~2.5 min)
+	PY=$(PY) scripts/slurm-check.sh
 
 clean:  ## remove results, caches and the venv
 	rm -rf results/default results/smoke results/runs results/speed .cache .pytest_cache $(VENV)

@@ -212,9 +212,11 @@ def run_job(cfg: DictConfig) -> list[dict]:
 
 
 def exit_with_parent() -> None:
-    """In a worker of a parallel launcher: ignore Ctrl-C (the sweep's process reports it once for all)
-    and exit as soon as the sweep's process is gone, so that killing it never leaves a worker holding
-    a gigabyte of memory."""
+    """In a worker of a local parallel launcher (joblib, submitit's local one): ignore Ctrl-C (the sweep's
+    process reports it once for all) and exit as soon as the sweep's process is gone, so that killing it
+    never leaves a worker holding a gigabyte of memory. The sweep sets BENCH_PARENT_PID only for launchers
+    whose workers run on its machine (bench.sweep.guard_workers): a cluster job's node may not see the
+    sweep's process at all, and its scheduler ends it instead."""
     parent = int(os.environ.get("BENCH_PARENT_PID", "0"))
     if not parent or parent == os.getpid() or any(t.name == "bench-exit-with-parent" for t in threading.enumerate()):
         return

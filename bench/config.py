@@ -16,6 +16,7 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
+from bench.config_error import ConfigError  # defined apart: bench.datasets raises it too
 from bench.datasets import DATASETS  # each dataset's loader and facts (classes, size): the data axis's registry
 
 RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "xavier_gain", "orthogonal", "gaussian")
@@ -25,14 +26,6 @@ DEVICES = ("auto", "cpu", "cuda")
 CORRUPTIONS = ("masking", "gaussian")
 KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
 LABELED_SUBSETS = ("per_seed", "fixed")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot run. The message is one line: key, bad value, what is allowed."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        super().__init__(f"{key}={value!r} is invalid: {allowed}")
-        self.key, self.value, self.allowed = key, value, allowed
 
 
 @dataclass

@@ -10,12 +10,15 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from bench.config import DataConfig
+from bench.config_error import ConfigError
+
+# A data config: bench.config's DataConfig or one dataset's schema, as a dataclass or a DictConfig. Named
+# loosely on purpose: bench.config reads this module's registry, so this module imports nothing from it.
+DataConfig = Any
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]  # x, y, x_test, y_test
 
@@ -102,8 +105,6 @@ def load_torchvision(cfg: DataConfig) -> Arrays:
     if not cfg.download:
         missing = [str(p) for p in expected_files(cfg.name, cfg.root) if not p.exists()]
         if missing:
-            from bench.config import ConfigError  # here: bench.config reads this module's registry
-
             raise ConfigError(
                 "data",
                 cfg.name,
@@ -115,8 +116,6 @@ def load_torchvision(cfg: DataConfig) -> Arrays:
         try:
             ds = cls(root=cfg.root, train=train, download=cfg.download)
         except RuntimeError as e:  # torchvision's own check (e.g. CIFAR-10's checksums)
-            from bench.config import ConfigError
-
             raise ConfigError("data", cfg.name, f"torchvision could not read it under {cfg.root!r}: {e}") from e
         x = np.asarray(ds.data)
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # (N,H,W) or (N,H,W,C) -> (N,C,H,W)

@@ -152,13 +152,34 @@ def check_launcher(config: DictConfig) -> None:
     target = str(launcher.get("_target_", ""))
     if "JoblibLauncher" in target and launcher.get("n_jobs") == 0:
         raise ConfigError("hydra.launcher.n_jobs", 0, "must be a positive number of jobs, or -1 for one per core")
-    if "SlurmLauncher" in target and shutil.which("sbatch") is None:
-        raise ConfigError(
-            "hydra/launcher",
-            "slurm",
-            "no SLURM here (sbatch is not on the PATH); use "
-            "hydra/launcher=joblib or hydra/launcher=local on one machine",
-        )
+    if "SlurmLauncher" in target:
+        if shutil.which("sbatch") is None:
+            raise ConfigError(
+                "hydra/launcher",
+                "slurm",
+                "no SLURM here (sbatch is not on the PATH); use "
+                "hydra/launcher=joblib or hydra/launcher=local on one machine",
+            )
+        from bench.slurm import check_request, read_sinfo
+
+        check_request(launcher, read_sinfo())  # a request no node offers would wait for ever
+
+
+def runs_on_this_machine(config: DictConfig) -> bool:
+    """Whether the launcher's workers are processes of this machine (the basic, joblib and submitit-local
+    launchers) rather than jobs of a cluster's scheduler."""
+    return "SlurmLauncher" not in str(config.hydra.launcher.get("_target_", ""))
+
+
+def guard_workers(config: DictConfig) -> None:
+    """Local workers watch this process and exit when it is gone (bench.cell.exit_with_parent), so that a
+    killed sweep leaves no worker behind. Cluster jobs do not: their node may not see this process (another
+    machine, or another PID namespace, where the guard ended every job at once); the scheduler ends them
+    (scancel, their time limit)."""
+    if runs_on_this_machine(config):
+        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
+    else:  # sbatch passes this environment on to the jobs
+        os.environ.pop("BENCH_PARENT_PID", None)
 
 
 def cell_statuses(
@@ -358,7 +379,164 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def preflight(config: DictConfig, out_dir: Path) -> list[str]:
+    """Everything checked before anything runs: the launcher's settings, every job of the grid composed and
+    validated, the results folder writable and holding the same experiment. Returns the grid's cell ids (of
+    the shared settings, for a searching sweeper). A problem ends the process with one line, exit status 2:
+    Hydra would only warn about a callback's exception."""
+    atomic.route_hydra_writes()  # multirun.yaml: after Hydra's plugin scan, which re-executes its plugins
+    try:
+        check_launcher(config)
+        ids, settings = grid_cells(config)
+        results.check_cell_paths(out_dir, ids)
+        if not config.dry_run:
+            check_writable(out_dir)
+        results.check_experiment(out_dir, settings, append=config.append, record=not config.dry_run)
+    except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
+        message = one_line(e)
+        if message is None:
+            raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
+        fail(message)
+    return ids
+
+
+def open_ended_size(config: DictConfig) -> tuple[str, str]:
+    """A searching sweeper's name and what it will run: 'OptunaSweeper', '8 trials of 2 cells'."""
+    sweeper = str(config.hydra.sweeper._target_).rsplit(".", 1)[-1]
+    trials = config.hydra.sweeper.get("n_trials")
+    per_job = len(job_cells(JobComposer(config)(base_job(config))))
+    return sweeper, f"{trials} trials of {per_job} cells" if trials else f"jobs of {per_job} cells"
+
+
+def quiet_optuna() -> None:
+    try:  # Optuna's own INFO lines would break the progress bar; its results file keeps them
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    except ImportError:
+        pass
+
+
+def print_summary(progress: Progress | None, out_dir: Path, report: Path) -> None:
+    """Cells run, skipped and not ok, the wall time, one line per verdict row, the best trial of a search,
+    and the report."""
+    if progress is not None:
+        statuses = list(progress.statuses.values())
+        bad = {k: statuses.count(k) for k in ("failed", "diverged", "unreadable") if statuses.count(k)}
+        minutes, seconds = divmod(int(time.time() - progress.started), 60)
+        run_here = len(statuses) - progress.by_others
+        others = f", {progress.by_others} by another run on this folder meanwhile" if progress.by_others else ""
+        print(
+            f"done: {run_here} cells run{others}, {progress.done_before} already done"
+            + "".join(f", {n} {k}" for k, n in bad.items())
+            + f"; {minutes} min {seconds} s",
+            file=sys.stderr,
+        )
+    for line in verdict_lines(out_dir):
+        print(line, file=sys.stderr)
+    best = out_dir / "optimization_results.yaml"  # hydra-optuna-sweeper's summary of the study
+    if progress is not None and progress.open_ended and best.exists():
+        study = OmegaConf.load(best)
+        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in study.best_params.items())
+        print(f"best trial: {params} (mean val acc {study.best_value * 100:.1f}%)", file=sys.stderr)
+    print(f"report: {report}", file=sys.stderr)
+
+
+def verdict_lines(out_dir: Path) -> list[str]:
+    verdict_file = out_dir / "verdict.csv"
+    if not verdict_file.exists() or verdict_file.stat().st_size <= 1:
+        return []
+    import pandas as pd
+
+    try:
+        v = pd.read_csv(verdict_file)
+    except pd.errors.EmptyDataError:
+        return []
+    lines = []
+    for r in v.itertuples():
+        interval = (
+            f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
+            if r.n_pairs >= 2
+            else ""
+        )
+        lines.append(
+            f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
+            f"{r.outcome} ({interval}{r.n_pairs} paired seeds)"
+        )
+    return lines
+
+
+def write_report(config: DictConfig, out_dir: Path, progress: Progress | None) -> bool:
+    """The report and the summary; on failure, one line saying why and how to write it later (the cells are
+    safe on disk), and no old report left looking current. Returns whether it was written."""
+    from bench.report import write_report as build  # the report never trains; it only reads results
+
+    try:
+        # the settings travel with the results: `python -m bench.report` on this folder reuses them
+        atomic.write_text(out_dir / REPORT_CONFIG_NAME, OmegaConf.to_yaml(config.report))
+        paths = build(out_dir, config.report)
+        print_summary(progress, out_dir, paths[0])
+        return True
+    except Exception as e:  # noqa: BLE001
+        for stale in ("report.md", "report.html"):
+            (out_dir / stale).unlink(missing_ok=True)
+        print(
+            f"bench: error: the report could not be written: {type(e).__name__}: {one_line(e) or e}; "
+            f"the cells are safe, rerun `python -m bench.report {out_dir}` once fixed",
+            file=sys.stderr,
+        )
+        return False
+
+
+def exit_status(out_dir: Path, ids: list[str]) -> int:
+    """1 when a cell failed or has no result, naming each and the way to it: a rerun retries failed cells
+    and missing ones nobody holds (with the reason its job ended without one, where the launcher recorded
+    it); a cell another process holds is its to write; a path in the way must go first (a rerun alone
+    would fail the same way). Else 0."""
+    from bench.slurm import read_missing
+
+    statuses = cell_statuses(out_dir, ids)
+    failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
+    missing = sorted(set(ids) - set(statuses))
+    if not failed and not missing:
+        return 0
+    reasons = read_missing(out_dir)
+    held, blocked = {}, {}
+    for c in missing:
+        try:
+            results.check_cell_paths(out_dir, [c])
+        except results.FolderError as e:
+            blocked[c] = str(e)
+            continue
+        if holder := results.lock_holder(out_dir, c):
+            held[c] = holder
+    for c in failed:
+        print(f"failed: {c}", file=sys.stderr)
+    for c in missing:
+        why = f"blocked: {blocked[c]}" if c in blocked else (f"being computed by {held[c]}" if c in held else "")
+        why = why or reasons.get(c, "")
+        print(f"missing: {c}" + (f": {why}" if why else ""), file=sys.stderr)
+    retry = len(failed) + len(missing) - len(held) - len(blocked)
+    advice = []
+    if blocked:
+        advice.append(f"clear the {len(blocked)} blocked paths named above")
+    if held:
+        advice.append(f"{len(held)} are another run's to write: wait for it")
+    if retry or blocked:
+        advice.append("then rerun the same command to retry" if blocked else "rerun the same command to retry them")
+    if failed:
+        advice.append("add force=true to rerun all")
+    print(
+        f"bench: {len(failed)} failed and {len(missing)} missing of {len(ids)} cells; " + "; ".join(advice),
+        file=sys.stderr,
+    )
+    return 1
+
+
 class SweepMonitor(Callback):
+    """The sweep's callback: the preflight before any job, the progress bar while the launcher works, then
+    the report and the exit status. Each step is one of the functions above."""
+
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.progress: Progress | None = None
@@ -389,64 +567,38 @@ class SweepMonitor(Callback):
             fail(message)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        atomic.route_hydra_writes()  # multirun.yaml: after Hydra's plugin scan, which re-executes its plugins
+        from bench.slurm import MISSING_NAME
+
         out_dir = Path(config.out_dir)
-        try:
-            check_launcher(config)
-            self.ids, settings = grid_cells(config)
-            results.check_cell_paths(out_dir, self.ids)
-            if not config.dry_run:
-                check_writable(out_dir)
-            results.check_experiment(out_dir, settings, append=config.append, record=not config.dry_run)
-        except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves
-            message = one_line(e)
-            if message is None:
-                raise SystemExit(f"bench: error: the sweep could not be expanded: {type(e).__name__}: {e}") from e
-            fail(message)
-        if not is_grid(config):
-            self.start_open_ended(config, out_dir)
-            return
-        done = set() if config.force else {c for c in self.ids if is_done(out_dir, c)}
+        self.ids = preflight(config, out_dir)
+        grid = is_grid(config)
+        done = set() if config.force or not grid else {c for c in self.ids if is_done(out_dir, c)}
         if config.dry_run:
-            dry_run(config, out_dir, self.ids, done)
+            if grid:
+                dry_run(config, out_dir, self.ids, done)
+            else:
+                sweeper, size = open_ended_size(config)
+                print(f"dry run: {sweeper} creates its jobs as it goes: {size}", file=sys.stderr)
             raise SystemExit(0)
-        self.watch_signals()
-        print(
-            f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
-            file=sys.stderr,
-        )
-        self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
-        self.progress.start()
-
-    def start_open_ended(self, config: DictConfig, out_dir: Path) -> None:
-        """A searching sweeper (Optuna): its jobs are not known yet; the preflight has checked the
-        shared settings, and the bar counts cells as they are written."""
-        sweeper = str(config.hydra.sweeper._target_).rsplit(".", 1)[-1]
-        trials = config.hydra.sweeper.get("n_trials")
-        per_job = len(job_cells(JobComposer(config)(base_job(config))))
-        size = f"{trials} trials of {per_job} cells" if trials else f"jobs of {per_job} cells"
-        if config.dry_run:
-            print(f"dry run: {sweeper} creates its jobs as it goes: {size}", file=sys.stderr)
-            raise SystemExit(0)
-        try:  # Optuna's own INFO lines would break the progress bar; its results file keeps them
-            import optuna
-
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-        except ImportError:
-            pass
-        self.ids = []
-        self.watch_signals()
-        print(f"sweep {config.name}: {sweeper}, {size}, results in {out_dir}/", file=sys.stderr)
-        self.progress = Progress(out_dir, None, None)
-        self.progress.start()
-
-    def watch_signals(self) -> None:
-        # workers watch this process and exit when it is gone (bench.cell.exit_with_parent); each result
-        # names the sweep that wrote it, so that two sweeps on one folder each count their own cells
-        os.environ["BENCH_PARENT_PID"] = str(os.getpid())
+        (out_dir / MISSING_NAME).unlink(missing_ok=True)  # reasons of an earlier run's missing cells
+        guard_workers(config)
+        # each result names the sweep that wrote it, so that two sweeps on one folder each count their own
         os.environ[RUN_ID_VAR] = f"{os.getpid()}-{time.time_ns()}"
         signal.signal(signal.SIGINT, self.interrupted)
         signal.signal(signal.SIGTERM, self.interrupted)  # `kill`, a scheduler's time limit: the same summary
+        if grid:
+            print(
+                f"sweep {config.name}: {len(self.ids)} cells, {len(done)} already done, results in {out_dir}/",
+                file=sys.stderr,
+            )
+            self.progress = Progress(out_dir, [c for c in self.ids if c not in done], total=len(self.ids))
+        else:  # a searching sweeper (Optuna): its jobs are not known yet; the bar counts cells as they are written
+            sweeper, size = open_ended_size(config)
+            quiet_optuna()
+            self.ids = []
+            print(f"sweep {config.name}: {sweeper}, {size}, results in {out_dir}/", file=sys.stderr)
+            self.progress = Progress(out_dir, None, None)
+        self.progress.start()
 
     def interrupted(self, signum: int, frame: Any) -> None:
         """Ctrl-C or SIGTERM: one line that says what is kept and how to go on, then exit at once (results
@@ -466,112 +618,14 @@ class SweepMonitor(Callback):
         )
         os._exit(128 + signum)
 
-    def print_summary(self, out_dir: Path, report: Path) -> None:
-        """Cells run, skipped and not ok, the wall time, one line per verdict row, and the report."""
-        p = self.progress
-        if p is not None:
-            statuses = list(p.statuses.values())
-            bad = {k: statuses.count(k) for k in ("failed", "diverged", "unreadable") if statuses.count(k)}
-            minutes, seconds = divmod(int(time.time() - p.started), 60)
-            run_here = len(statuses) - p.by_others
-            others = f", {p.by_others} by another run on this folder meanwhile" if p.by_others else ""
-            print(
-                f"done: {run_here} cells run{others}, {p.done_before} already done"
-                + "".join(f", {n} {k}" for k, n in bad.items())
-                + f"; {minutes} min {seconds} s",
-                file=sys.stderr,
-            )
-        verdict_file = out_dir / "verdict.csv"
-        if verdict_file.exists() and verdict_file.stat().st_size > 1:
-            import pandas as pd
-
-            try:
-                v = pd.read_csv(verdict_file)
-            except pd.errors.EmptyDataError:
-                v = pd.DataFrame()
-            for r in v.itertuples():
-                interval = (
-                    f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
-                    if r.n_pairs >= 2
-                    else ""
-                )
-                print(
-                    f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
-                    f"{r.outcome} ({interval}{r.n_pairs} paired seeds)",
-                    file=sys.stderr,
-                )
-        best = out_dir / "optimization_results.yaml"  # hydra-optuna-sweeper's summary of the study
-        if self.progress is not None and self.progress.open_ended and best.exists():
-            study = OmegaConf.load(best)
-            params = " ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in study.best_params.items()
-            )
-            print(f"best trial: {params} (mean val acc {study.best_value * 100:.1f}%)", file=sys.stderr)
-        print(f"report: {report}", file=sys.stderr)
-
-    def print_not_done(self, out_dir: Path, failed: list[str], missing: list[str]) -> None:
-        """Name the cells without a good result and the way to each: a rerun retries failed cells and
-        missing ones nobody holds; a cell another process holds is its to write; a path in the way must go
-        first (a rerun alone would fail the same way)."""
-        held, blocked = {}, {}
-        for c in missing:
-            try:
-                results.check_cell_paths(out_dir, [c])
-            except results.FolderError as e:
-                blocked[c] = str(e)
-                continue
-            if holder := results.lock_holder(out_dir, c):
-                held[c] = holder
-        for c in failed:
-            print(f"failed: {c}", file=sys.stderr)
-        for c in missing:
-            why = f"blocked: {blocked[c]}" if c in blocked else (f"being computed by {held[c]}" if c in held else "")
-            print(f"missing: {c}" + (f" ({why})" if why else ""), file=sys.stderr)
-        retry = len(failed) + len(missing) - len(held) - len(blocked)
-        advice = []
-        if blocked:
-            advice.append(f"clear the {len(blocked)} blocked paths named above")
-        if held:
-            advice.append(f"{len(held)} are another run's to write: wait for it")
-        if retry or blocked:
-            advice.append("then rerun the same command to retry" if blocked else "rerun the same command to retry them")
-        if failed:
-            advice.append("add force=true to rerun all")
-        print(
-            f"bench: {len(failed)} failed and {len(missing)} missing of {len(self.ids)} cells; " + "; ".join(advice),
-            file=sys.stderr,
-        )
-
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        out_dir = Path(config.out_dir)
         if self.progress is not None:
             self.progress.close()
             if self.progress.open_ended:
                 self.ids = sorted(self.progress.statuses)
-        out_dir = Path(config.out_dir)
-        from bench.report import write_report  # the report never trains; it only reads results
-
-        if self.progress is not None:
             print(f"writing the report of {len(self.ids)} cells ...", file=sys.stderr)
-        report_failed = False
-        try:
-            # the settings travel with the results: `python -m bench.report` on this folder reuses them
-            atomic.write_text(out_dir / REPORT_CONFIG_NAME, OmegaConf.to_yaml(config.report))
-            paths = write_report(out_dir, config.report)
-            self.print_summary(out_dir, paths[0])
-        except Exception as e:  # noqa: BLE001 - the cells are safe on disk; say why the report is missing
-            report_failed = True
-            for stale in ("report.md", "report.html"):  # never leave an old report looking current
-                (out_dir / stale).unlink(missing_ok=True)
-            print(
-                f"bench: error: the report could not be written: {type(e).__name__}: {one_line(e) or e}; "
-                f"the cells are safe, rerun `python -m bench.report {out_dir}` once fixed",
-                file=sys.stderr,
-            )
-        statuses = cell_statuses(out_dir, self.ids)
-        failed = sorted(c for c, s in statuses.items() if s in ("failed", "unreadable"))
-        missing = sorted(set(self.ids) - set(statuses))
-        if failed or missing:
-            self.print_not_done(out_dir, failed, missing)
-            sys.exit(1)
-        if report_failed:
+        report_ok = write_report(config, out_dir, self.progress)
+        status = exit_status(out_dir, self.ids)
+        if status or not report_ok:
             sys.exit(1)

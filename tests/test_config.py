@@ -221,3 +221,14 @@ def test_full_preset_runs_the_rbm_arm_on_the_mlp_and_refuses_it_on_the_cnn():
     with pytest.raises(ConfigError) as e:
         validate(make_cfg(["sweep=full", "init=rbm"]))
     assert (e.value.key, e.value.value) == ("model", "cnn")
+
+
+def test_datasets_module_does_not_import_the_config_module_back():
+    """bench.config reads bench.datasets' registry; datasets.py importing bench.config back (for a type hint and,
+    lazily, in each error path) made a cycle. No import of it anywhere in the module, at any depth."""
+    import ast
+
+    tree = ast.parse((ROOT / "bench" / "datasets.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "bench.config" not in imported and "bench.config_error" in imported

@@ -48,6 +48,7 @@ def test_wheel_carries_configs_and_command_and_runs_outside_the_source_tree(tmp_
     names = zipfile.ZipFile(wheel).namelist()
     assert "bench/conf/config.yaml" in names and "bench/conf/sweep/smoke.yaml" in names
     assert any(n.endswith("entry_points.txt") for n in names)
+    assert "hydra_plugins/bench_launcher/slurm_launcher.py" in names  # hydra/launcher=slurm's plugin class
 
     target = tmp_path / "installed"
     subprocess.run(

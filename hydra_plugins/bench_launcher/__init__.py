@@ -1,0 +1,1 @@
+"""Launchers of the bench project (Hydra finds them here: hydra/launcher=slurm)."""
