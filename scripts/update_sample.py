@@ -1,8 +1,9 @@
-"""Copy a finished `make bench` report into results/sample/default/ and rewrite the README's headline
-block from it, so that every number the README quotes comes from that report (tests/test_readme.py
-checks it).
+"""Copy a finished `make bench` (or `make ladder`) report into results/sample/default/ (or ladder/) and
+rewrite the README's headline (or ladder) block from it, so that every number the README quotes comes
+from that report (tests/test_readme.py checks it).
 
     python scripts/update_sample.py results/default --wall "9 min 40 s"
+    python scripts/update_sample.py results/ladder --wall "52 min" --kind ladder
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "results" / "sample" / "default"
-START, END = "<!-- headline:start -->", "<!-- headline:end -->"
+SAMPLES = ROOT / "results" / "sample"
+MARKERS = {
+    "default": ("<!-- headline:start -->", "<!-- headline:end -->"),
+    "ladder": ("<!-- ladder:start -->", "<!-- ladder:end -->"),
+}
 
 
 def md_table(text: str, caption: str) -> list[dict[str, str]]:
@@ -36,8 +40,11 @@ def main() -> None:
     p.add_argument("--wall", required=True, help="the wall time `make bench` took, as you measured it")
     p.add_argument("--machine", default="", help="the machine in words, if the stored device name says too little")
     p.add_argument("--dirty-note", default="", help="what the uncommitted changes at run time were, if any")
+    p.add_argument("--kind", choices=tuple(MARKERS), default="default", help="which sample and README block")
     args = p.parse_args()
     src = Path(args.results_dir)
+    SAMPLE = SAMPLES / args.kind
+    START, END = MARKERS[args.kind]
     if SAMPLE.exists():
         shutil.rmtree(SAMPLE)
     (SAMPLE / "plots").mkdir(parents=True)
@@ -47,22 +54,86 @@ def main() -> None:
         shutil.copy(png, SAMPLE / "plots" / png.name)
 
     report = (SAMPLE / "report.md").read_text()
+    block = (ladder_block if args.kind == "ladder" else default_block)(report, args)
+    readme = (ROOT / "README.md").read_text()
+    before, rest = readme.split(START, 1)
+    after = rest.split(END, 1)[1]
+    (ROOT / "README.md").write_text(before + "\n".join([START, *block, END]) + after)
+    print(f"sample in {SAMPLE}; README block rewritten from it")
+
+
+def provenance(report: str, args, command: str, folder: str) -> str:
     run = report.split("## What was run", 1)[1]
     device = re.search(r"Device: (.*?)\. Python", run).group(1)
     versions = re.search(r"Python ([^,]+), torch ([^,]+),", run)
     sha = re.search(r"bench at git (\w+)", run).group(1)
     cells = re.search(r"; (\d[\d,]*) cells \(", run).group(1)
+    return (
+        f"From `{command}` at commit `{sha}`{' (' + args.dirty_note + ')' if args.dirty_note else ''} on "
+        f"{args.machine + ', ' if args.machine else ''}{device}; "
+        f"Python {versions.group(1)}, torch {versions.group(2)}; "
+        f"{cells} cells, {args.wall} wall. The full report, its plots and its `cells.csv` are in "
+        f"[`results/sample/{folder}/`](results/sample/{folder}/report.md)."
+    )
+
+
+def section(report: str, title: str) -> str:
+    return report.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def ladder_block(report: str, args) -> list[str]:
+    """The ladder's control line and checks, when pretraining stopped paying, the matrix, the claims and the
+    headline figure, as the report states them."""
+    ladder = section(report, "The ladder: does pretraining still pay as the tricks are added one at a time?")
+    paragraphs = [p.strip() for p in ladder.strip().split("\n\n") if p.strip()]
+    control = [p for p in paragraphs if p.startswith("**Positive control") or p.startswith("**The positive control")]
+    checks = [p for p in paragraphs if p.startswith("- ")]
+    stopped = [p for p in paragraphs if p.startswith("Pretraining ")]
+    matrix = md_table(report, "Ladder matrix (points, AE minus baseline)")
+    claims = md_table(report, "Claims")
+    return [
+        provenance(report, args, "make ladder", "ladder"),
+        "",
+        *control,
+        "",
+        *checks,
+        "",
+        *stopped,
+        "",
+        "**The ladder matrix** (test accuracy, pretraining minus the rung's better baseline, points, 95% CI; "
+        "the outcome word by the verdict's rule, Holm over the whole matrix):",
+        "",
+        *render(matrix, list(matrix[0].keys())),
+        "",
+        "**The seed's claims, measured:**",
+        "",
+        *render(claims, list(claims[0].keys())),
+        "",
+        "![pretraining's effect rung by rung](results/sample/ladder/plots/ladder_effects.png)",
+    ]
+
+
+def default_block(report: str, args) -> list[str]:
+    """The one-sentence answer, the verdict with its cost, and the ReLU accuracy table."""
     verdict = md_table(report, "Verdict numbers")
     diff_col = next(c for c in verdict[0] if c.startswith("test acc, AE minus rival"))
     acc = [r for r in md_table(report, "mnist5k mlp: test accuracy (%)") if r["activation"] == "relu"]
 
-    block = [
-        START,
-        f"From `make bench` at commit `{sha}`{' (' + args.dirty_note + ')' if args.dirty_note else ''} on "
-        f"{args.machine + ', ' if args.machine else ''}{device}; "
-        f"Python {versions.group(1)}, torch {versions.group(2)}; "
-        f"{cells} cells, {args.wall} wall. The full report, its plots and its `cells.csv` (one row per cell, to "
-        "recompute anything) are in [`results/sample/default/`](results/sample/default/report.md).",
+    answer = [r for r in verdict if r["labeled fraction"] in ("0.01", "1.0", "1")]
+    sentence = (
+        "**The answer in this sample:** "
+        + "; ".join(
+            f"at {r['labeled fraction']} labeled, pretraining against {r['rival']}: **{r['outcome']}**, "
+            f"{r[diff_col]} points, at {r['cost to the target, AE/rival (passes; wall time)'].split(';')[0]} the "
+            "rival's passes to the target"
+            for r in answer
+        )
+        + "."
+    )
+    return [
+        provenance(report, args, "make bench", "default"),
+        "",
+        sentence,
         "",
         "**The verdict** (ReLU with BatchNorm; autoencoder pretraining against the better of LSUV and Krähenbühl, "
         "chosen on validation accuracy; per-seed paired differences of test accuracy, paired t interval, Holm "
@@ -78,6 +149,7 @@ def main() -> None:
                 diff_col,
                 "detectable (points)",
                 "seeds to settle",
+                "cost to the target, AE/rival (passes; wall time)",
             ],
         ),
         "",
@@ -86,13 +158,7 @@ def main() -> None:
         *render(acc, list(acc[0].keys())),
         "",
         "![the verdict, seed by seed](results/sample/default/plots/verdict_forest.png)",
-        END,
     ]
-    readme = (ROOT / "README.md").read_text()
-    before, rest = readme.split(START, 1)
-    after = rest.split(END, 1)[1]
-    (ROOT / "README.md").write_text(before + "\n".join(block) + after)
-    print(f"sample in {SAMPLE}; README headline rewritten from it")
 
 
 if __name__ == "__main__":
