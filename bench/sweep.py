@@ -459,9 +459,12 @@ def verdict_lines(out_dir: Path) -> list[str]:
             if r.n_pairs >= 2
             else ""
         )
+        small = " (small but real)" if getattr(r, "small_but_real", False) is True else ""
+        ratio = getattr(r, "passes_ratio", float("nan"))
+        cost = f"; {ratio:.2g}x the rival's passes to the target" if ratio == ratio else ""
         lines.append(
             f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
-            f"{r.outcome} ({interval}{r.n_pairs} paired seeds)"
+            f"{r.outcome}{small} ({interval}{r.n_pairs} paired seeds{cost})"
         )
     return lines
 

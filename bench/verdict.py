@@ -337,3 +337,41 @@ def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
         tail = detect
     cost = f"; {cost_phrase(r)}" if "passes_ratio" in r else ""
     return f"{head}: {nums}; {tail}{cost}."
+
+
+def bn_interaction(cells: pd.DataFrame, v: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Does BatchNorm change what pretraining gains? Per verdict row, seed by seed: (AE minus rival with
+    BN) minus (AE minus the same rival without BN), test accuracy, with its paired t interval. Positive:
+    pretraining gains more with BN. Rows without both BN settings are left out."""
+    out = []
+    for r in v.to_dict("records"):
+        g = cells[
+            (cells["dataset"] == r["dataset"])
+            & (cells["model"] == r["model"])
+            & (cells["labeled_fraction"] == r["labeled_fraction"])
+            & (cells["activation"] == r["activation"])
+        ]
+        g = g.assign(test_acc=g["test_acc"].where(g.get("status", "ok") != "at_chance"))
+
+        def gain(bn: bool) -> pd.DataFrame:
+            arm = g[g["batchnorm"] == bn]
+            pairs = pair_by_seed(arm[arm["init"] == "autoencoder"], arm[arm["init"] == r["rival"]], "test_acc")
+            return pairs.assign(gain=pairs["test_acc_a"] - pairs["test_acc_b"])[["seed", "gain"]]
+
+        both = gain(True).merge(gain(False), on="seed", suffixes=("_bn", "_nobn"))
+        if both.empty:
+            continue
+        c = paired_t((both["gain_bn"] - both["gain_nobn"]).to_numpy(float), confidence)
+        out.append(
+            {
+                **{k: r[k] for k in ("dataset", "model", "activation", "labeled_fraction", "rival")},
+                "gain_bn": float(both["gain_bn"].mean()),
+                "gain_nobn": float(both["gain_nobn"].mean()),
+                "interaction": c.mean,
+                "lo": c.lo,
+                "hi": c.hi,
+                "p": c.p,
+                "n": c.n,
+            }
+        )
+    return pd.DataFrame(out)

@@ -27,20 +27,28 @@ from bench.results import load_results
 
 
 def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> str:
-    def f(v):
-        return "inf" if np.isinf(v) else ("?" if np.isnan(v) else format(v, fmt))
-
+    """'median [lo, hi]'; never inf or NaN: a median no seed majority reached reads `never` alone, an
+    interval whose end is unbounded (seeds that never reached) or undefined says so in words."""
     if np.isnan(median):
-        return ""
-    head = never if np.isinf(median) else format(median, fmt)
-    return f"{head} [{f(lo)}, {f(hi)}]"
+        return "not computed"
+    if np.isinf(median):
+        return never
+    if np.isnan(lo) or np.isnan(hi):
+        return f"{format(median, fmt)} (no interval)"
+    if np.isinf(hi):
+        return f"{format(median, fmt)} [{format(lo, fmt)}, unbounded]"
+    return f"{format(median, fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
 
 
 def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = True) -> pd.DataFrame:
     """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'."""
     s = summary.copy()
     s["cell"] = [
-        _fmt_interval(m, lo, hi, fmt, never) + (f" {r}/{n}" if with_share else "")
+        (
+            f"{never}: not reached by {n - r} of {n} seeds"
+            if with_share and np.isinf(m)
+            else _fmt_interval(m, lo, hi, fmt, never) + (f" {r}/{n}" if with_share else "")
+        )
         for m, lo, hi, r, n in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"])
     ]
     s["BN"] = s["batchnorm"].map({True: "yes", False: "no"})
@@ -113,6 +121,35 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
     return t
 
 
+def protocol(cells: pd.DataFrame, all_cells: pd.DataFrame, v: pd.DataFrame) -> str:
+    """What the verdict covers, from the stored settings: the protocol and each arm's chosen rate."""
+    settings: dict = {}
+    for text in cells["settings_json"].dropna().unique():  # each cell holds its own init's keys
+        settings.update(json.loads(text))
+    t = {k.split(".", 1)[1]: val for k, val in settings.items() if k.startswith("train.")}
+    inits = sorted({k.split("]")[0] + "]" for k in settings if k.startswith("init[")})
+    init_settings = "; ".join(
+        f"{name[5:-1]}: "
+        + ", ".join(f"{k.split('.', 1)[1]}={val}" for k, val in settings.items() if k.startswith(name))
+        for name in inits
+    )
+    lrs = ", ".join(f"{x:g}" for x in sorted(all_cells["lr"].unique()))
+    chosen = cells.groupby(["init", "batchnorm", "labeled_fraction"])["lr"].first()
+    chosen_text = "; ".join(
+        f"{init} {'BN' if bn else 'no BN'} at {f:g}: {lr:g}" for (init, bn, f), lr in chosen.items()
+    )
+    scope = ", ".join(sorted({f"{r['model']} {r['activation']} with BatchNorm" for r in v.to_dict("records")}))
+    return (
+        f"Protocol: {t.get('optimizer', '?')} (momentum {t.get('momentum', '?')}, weight decay "
+        f"{t.get('weight_decay', '?')}), batch {t.get('batch_size', '?')}, {t.get('max_steps', '?')} steps, "
+        f"evaluations on the `{t.get('eval_schedule', '?')}` schedule (at least every {t.get('eval_min_gap', '?')} "
+        f"steps); learning rates {lrs}, each arm at its best on median validation accuracy ({chosen_text}); "
+        f"{cells['seed'].nunique()} seeds, each drawing its own labeled subset, init and batch order; the test set "
+        f"fixed by data.seed (the intervals do not include test-set sampling). Init settings: {init_settings}. "
+        f"The verdict speaks for {scope} only."
+    )
+
+
 def cost_cell(r: dict) -> str:
     """Passes (counted) and wall time (measured) to the headline target, AE over rival, pretraining included."""
     if not np.isfinite(r.get("passes_ratio", np.nan)):
@@ -171,6 +208,31 @@ def verdict_section(
         sec.text.append(f"**{dataset} {model}, {act}:**")
         sec.text += [f"- {s}" for s in g.sort_values("labeled_fraction")["sentence"]]
     sec.tables.append(("Verdict numbers", verdict_table(v, conf)))
+    sec.text.append(protocol(cells, all_cells, v))
+    inter = verdicts.bn_interaction(cells, v, conf)
+    if not inter.empty:
+        inter["p_holm"] = verdicts.holm(inter["p"].to_numpy())
+        sec.tables.append(
+            (
+                "BatchNorm x pretraining: does BN change the gain? (points; AE minus the same rival, with BN minus "
+                f"without; paired t {conf:.0%} CI, Holm over these rows)",
+                pd.DataFrame(
+                    {
+                        "model": inter["model"],
+                        "activation": inter["activation"],
+                        "labeled fraction": inter["labeled_fraction"],
+                        "rival": inter["rival"],
+                        "gain with BN": [f"{x * 100:+.1f}" for x in inter["gain_bn"]],
+                        "gain without BN": [f"{x * 100:+.1f}" for x in inter["gain_nobn"]],
+                        "interaction": [
+                            points(d, lo, hi) for d, lo, hi in zip(inter["interaction"], inter["lo"], inter["hi"])
+                        ],
+                        "Holm p": [f"{x:.2g}" for x in inter["p_holm"]],
+                        "paired seeds": inter["n"],
+                    }
+                ),
+            )
+        )
     sec.images += plots.forest(v, margin, conf, plots_dir)
     t = verdict_table(both, conf)
     t.insert(5, "chosen", ["yes" if c else "" for c in both["chosen"]])
@@ -304,7 +366,7 @@ def analysis_sections(
                         "speed-up": [
                             "never reached (in most seeds)"
                             if p == 0
-                            else _fmt_interval(p, lo, hi, ".2f", "inf (baseline never reached)")
+                            else _fmt_interval(p, lo, hi, ".2f", "not computed: the baseline's median never reached")
                             for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])
                         ]
                     }
