@@ -23,7 +23,7 @@ from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
 from bench.environment import environment
 from bench.identity import cell_axes, cell_config, cell_id, cell_ids, digest, job_cells
-from bench.inits import InitCost, run_init
+from bench.inits import InitCost, run_init, strategy_code_version
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
 
@@ -41,6 +41,8 @@ def init_cache_path(cfg: DictConfig, seed: int) -> Path:
             "init": OmegaConf.to_container(cfg.init),
             "seed": seed,
             "schema": results.SCHEMA,  # the strategies' code changed with the schema (autoencoder masking)
+            # a strategy whose code changes what it computes bumps its CODE_VERSION: old entries are not reused
+            "code": strategy_code_version(cfg.init.name),
         }
     )
     return Path(cfg.data.cache_dir) / "inits" / f"{cfg.init.name}-{key}"

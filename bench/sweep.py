@@ -463,8 +463,9 @@ def verdict_lines(out_dir: Path) -> list[str]:
         ratio = getattr(r, "passes_ratio", float("nan"))
         cost = f"; {ratio:.2g}x the rival's passes to the target" if ratio == ratio else ""
         lines.append(
-            f"verdict: {r.dataset} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
+            f"verdict: {r.dataset} {r.model} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
             f"{r.outcome}{small} ({interval}{r.n_pairs} paired seeds{cost})"
+            + (" [flagged: the positive control did not reproduce]" if getattr(r, "flagged", False) is True else "")
         )
     return lines
 

@@ -284,6 +284,25 @@ def verdict(
     return out
 
 
+SAME_COMPARISON = ["dataset", "model", "labeled_fraction", "activation", "batchnorm", "rival"]
+DECIDED = ["p_holm", "outcome", "small_but_real", "sentence"]
+
+
+def adopt(v: pd.DataFrame, family: pd.DataFrame, why: str) -> pd.DataFrame:
+    """The verdict's rows with the Holm adjustment, word and sentence of the same comparison in a larger
+    family (the ladder's matrix), so that one comparison has one p-value and one word wherever it is shown.
+    `why` names that family; rows not in it keep their own."""
+    if v.empty or family.empty:
+        return v
+    shared = family.set_index(SAME_COMPARISON)[DECIDED]
+    out = v.copy()
+    keys = out.set_index(SAME_COMPARISON).index
+    found = keys.isin(shared.index)
+    out.loc[found, DECIDED] = shared.loc[keys[found], DECIDED].to_numpy()
+    out["holm_family"] = np.where(found, why, "the verdict's rows")
+    return out
+
+
 def fmt_ratio(ratio: float, spread: float | None = None) -> str:
     """A cost ratio rounded to what it carries: two significant figures, and to the nearest power of
     ten's tenth when the per-seed spread is wider than 2x (wall time on a shared machine)."""
@@ -358,8 +377,8 @@ def bn_interaction(cells: pd.DataFrame, v: pd.DataFrame, confidence: float) -> p
             pairs = pair_by_seed(arm[arm["init"] == "autoencoder"], arm[arm["init"] == r["rival"]], "test_acc")
             return pairs.assign(gain=pairs["test_acc_a"] - pairs["test_acc_b"])[["seed", "gain"]]
 
-        both = gain(True).merge(gain(False), on="seed", suffixes=("_bn", "_nobn"))
-        if both.empty:
+        both = gain(True).merge(gain(False), on="seed", suffixes=("_bn", "_nobn")).dropna()
+        if len(both) < MIN_PAIRS:
             continue
         c = paired_t((both["gain_bn"] - both["gain_nobn"]).to_numpy(float), confidence)
         out.append(

@@ -113,6 +113,13 @@ def ladder_block(report: str, args) -> list[str]:
     ]
 
 
+def cost_words(cell: str) -> str:
+    """The passes part of a verdict row's cost cell, as words; or why it was not computed."""
+    if cell.startswith("not computed"):
+        return f"cost to the target {cell}"
+    return f"at {cell.split(';')[0]} the rival's passes to the target, pretraining included"
+
+
 def default_block(report: str, args) -> list[str]:
     """The one-sentence answer, the verdict with its cost, and the ReLU accuracy table."""
     verdict = md_table(report, "Verdict numbers")
@@ -124,8 +131,7 @@ def default_block(report: str, args) -> list[str]:
         "**The answer in this sample:** "
         + "; ".join(
             f"at {r['labeled fraction']} labeled, pretraining against {r['rival']}: **{r['outcome']}**, "
-            f"{r[diff_col]} points, at {r['cost to the target, AE/rival (passes; wall time)'].split(';')[0]} the "
-            "rival's passes to the target"
+            f"{r[diff_col]} points, {cost_words(r['cost to the target, AE/rival (passes; wall time)'])}"
             for r in answer
         )
         + "."

@@ -150,28 +150,33 @@ def test_the_positive_control_holds_only_when_all_three_published_directions_hol
         (3, "deep_mlp", 0.01): (0.0, "equivalent"),
     }
     ok, lines = ladder.positive_control(matrix_rows(good))
-    assert ok and len(lines) == 3 and all(": yes" in line for line in lines)
+    assert ok and len(lines) == 1  # one rung-0 activation here
+    assert "helps on deep_mlp at 0.01 labeled: yes" in lines[0]
+    assert "larger than at 1 labeled: yes (+8.0 against +1.0 points)" in lines[0]
+    assert "larger than on mlp: yes (+8.0 against +3.0 points)" in lines[0]
     # bigger on the shallow net than on the deep one: the third check fails, so the control fails
-    shallow_wins = {**good, (0, "mlp", 0.01): (0.12, "helps")}
-    ok, lines = ladder.positive_control(matrix_rows(shallow_wins))
-    assert not ok and "more on deep_mlp than on mlp at 0.01 labeled: no" in lines[2]
+    ok, lines = ladder.positive_control(matrix_rows({**good, (0, "mlp", 0.01): (0.12, "helps")}))
+    assert not ok and "larger than on mlp: no (+8.0 against +12.0 points)" in lines[0]
     # no "helps" at rung 0 on the deep net with few labels
     ok, lines = ladder.positive_control(matrix_rows({**good, (0, "deep_mlp", 0.01): (0.08, "inconclusive")}))
-    assert not ok and lines[0].startswith("pretraining helps at rung 0 (deep_mlp, 0.01 labeled): no")
+    assert not ok and "helps on deep_mlp at 0.01 labeled: no" in lines[0]
 
 
-def test_the_stop_sentence_names_the_last_rung_where_pretraining_helped():
+def test_the_stop_sentence_names_the_last_rung_where_pretraining_helped_and_what_follows():
     m = matrix_rows(
         {
             (0, "deep_mlp", 0.01): (0.08, "helps"),
             (1, "deep_mlp", 0.01): (0.05, "helps"),
             (2, "deep_mlp", 0.01): (0.0, "equivalent"),
-            (3, "deep_mlp", 0.01): (0.0, "inconclusive"),
+            (3, "deep_mlp", 0.01): (0.0, "equivalent"),
         }
     )
     s = ladder.stopped_paying(m)
-    assert "stopped paying after rung 1" in s and "from rung 2 on" in s
-    assert "did not pay at any rung" in ladder.stopped_paying(m.assign(outcome="equivalent"))
+    assert "The last **helps** is at rung 1" in s and "from rung 2 on" in s and "stopped paying there" in s
+    # an inconclusive entry above the last 'helps' is not 'no effect'
+    unsure = ladder.stopped_paying(m.assign(outcome=["helps", "helps", "equivalent", "inconclusive"]))
+    assert "cannot say" in unsure and "stopped paying" not in unsure
+    assert "No entry of the matrix says **helps**" in ladder.stopped_paying(m.assign(outcome="equivalent"))
     assert "still pays at the top rung (3)" in ladder.stopped_paying(m.assign(outcome="helps"))
 
 
@@ -284,7 +289,7 @@ def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_
     ]
     text = "\n".join(sections[0].text)
     assert text.startswith("**Positive control reproduced:**")
-    assert "Pretraining stopped paying after rung 0" in text
+    assert "The last **helps** is at rung 0" in text and "stopped paying there" in text
     assert (tmp_path / "ladder_effects.png").stat().st_size > 10_000
     matrix = sections[0].tables[0][1]
     assert matrix.shape == (3, 2 + 4) and "helps vs random" in matrix.iloc[0]["deep_mlp, 0.01 labeled"]
@@ -296,3 +301,27 @@ def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_
     assert "1,800x LSUV's passes" in cost["our figure"] and cost["verdict"] == "agree"
     # every arm is best at 0.1, the top of its two-value grid: all on the edge
     assert "24 of 24 arm-settings chose a learning rate on the edge" in sections[2].text[0]
+
+
+def test_claims_say_not_recorded_rather_than_crash_on_results_without_pass_counts():
+    cells = pd.DataFrame(
+        [
+            dict(cell_id=f"{i}{s}", dataset="d", model="mlp", labeled_fraction=1.0, init=i, activation="relu")
+            | dict(batchnorm=True, seed=s, init_seconds=1.0, test_acc=0.9, final_val_acc=0.9, status="ok")
+            for i in ("autoencoder", "lsuv")
+            for s in range(3)
+        ]
+    )
+    reached = pd.DataFrame({"cell_id": cells["cell_id"], "steps": 10.0})
+    claims = ladder.claims_table(cells, reached, pd.DataFrame(columns=["rung"]), 0.95)
+    assert not any("three orders" in c for c in claims["claim"])  # no pass counts: that claim is not made
+
+
+def test_the_init_cache_key_changes_with_the_strategys_code_version(monkeypatch):
+    from bench import cell
+    from bench.inits import autoencoder
+
+    cfg = make_cfg(["init=autoencoder"])
+    before = cell.init_cache_path(cfg, 0)
+    monkeypatch.setattr(autoencoder, "CODE_VERSION", autoencoder.CODE_VERSION + 1)
+    assert cell.init_cache_path(cfg, 0) != before

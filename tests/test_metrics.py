@@ -294,3 +294,71 @@ def test_compare_calls_a_small_difference_compatible_with_equivalent():
     assert not contradict("helps", "equivalent", True, False)  # +0.3 [+0.0, +0.6]: both say "under a point"
     assert not contradict("equivalent", "hurts", False, True)
     assert not contradict("helps", "inconclusive", False, False)
+
+
+def test_one_comparison_takes_the_word_and_p_of_the_larger_family_it_belongs_to():
+    v = pd.DataFrame(
+        [
+            dict(dataset="d", model="m", labeled_fraction=0.01, activation="relu", batchnorm=True, rival="lsuv")
+            | dict(p_holm=0.024, outcome="helps", small_but_real=False, sentence="own"),
+            dict(dataset="d", model="m", labeled_fraction=1.0, activation="relu", batchnorm=True, rival="lsuv")
+            | dict(p_holm=0.5, outcome="inconclusive", small_but_real=False, sentence="own"),
+        ]
+    )
+    family = v.iloc[:1].assign(p_holm=0.084, outcome="inconclusive", sentence="matrix")
+    out = verdicts.adopt(v, family, "the ladder's matrix")
+    assert list(out["p_holm"]) == [0.084, 0.5] and list(out["outcome"]) == ["inconclusive", "inconclusive"]
+    assert list(out["holm_family"]) == ["the ladder's matrix", "the verdict's rows"]
+
+
+def test_bn_interaction_is_the_per_seed_difference_of_pretrainings_gains():
+    # with BN, AE gains +5 points on every seed; without BN +1, +2, +3: interaction +4, +3, +2 -> mean +3
+    spec = []
+    for seed, nobn_gain in enumerate([0.01, 0.02, 0.03]):
+        spec += [
+            {"cell_id": f"ae-bn-{seed}", "init": "autoencoder", "batchnorm": True, "seed": seed, "test_acc": 0.85},
+            {"cell_id": f"ls-bn-{seed}", "init": "lsuv", "batchnorm": True, "seed": seed, "test_acc": 0.80},
+            {
+                "cell_id": f"ae-{seed}",
+                "init": "autoencoder",
+                "batchnorm": False,
+                "seed": seed,
+                "test_acc": 0.8 + nobn_gain,
+            },
+            {"cell_id": f"ls-{seed}", "init": "lsuv", "batchnorm": False, "seed": seed, "test_acc": 0.80},
+        ]
+    cells, _ = make(spec, {})
+    v = pd.DataFrame([dict(dataset="d", model="mlp", labeled_fraction=1.0, activation="relu", rival="lsuv")])
+    r = verdicts.bn_interaction(cells, v, 0.95).iloc[0]
+    assert r["interaction"] == pytest.approx(0.03) and r["n"] == 3
+    assert r["gain_bn"] == pytest.approx(0.05) and r["gain_nobn"] == pytest.approx(0.02)
+    half = 4.303 * 0.01 / 3**0.5  # t(0.975, 2) x sd 1 point / sqrt(3)
+    assert (r["lo"], r["hi"]) == pytest.approx((0.03 - half, 0.03 + half), abs=1e-4)
+    # fewer than three seeds with both BN settings: no row rather than an infinite interval
+    assert verdicts.bn_interaction(cells[cells["seed"] < 2], v, 0.95).empty
+
+
+def test_a_cell_at_chance_is_left_out_of_the_pairs_like_a_diverged_one():
+    # seed 2's rival stayed at chance (status at_chance): its pair is dropped, not counted as a +70-point gain
+    v = verdict_cells([0.81, 0.80, 0.80, 0.81], [0.80, 0.80, 0.10, 0.80], [100] * 4, [100] * 4)
+    assert v["n_pairs"] == 4  # the plain verdict_cells has every cell ok
+    spec_cells, _ = make(
+        [
+            {"cell_id": f"{init}{s}", "init": init, "seed": s, "test_acc": a, "final_val_acc": a}
+            | ({"status": "at_chance"} if (init, s) == ("lsuv", 2) else {})
+            for init, accs in (("autoencoder", [0.81, 0.80, 0.80, 0.81]), ("lsuv", [0.80, 0.80, 0.10, 0.80]))
+            for s, a in enumerate(accs)
+        ],
+        {},
+    )
+    reached = pd.DataFrame({"cell_id": spec_cells["cell_id"], "steps": 100.0})
+    r = verdicts.verdict(spec_cells, reached, 0.95, 0.01).iloc[0]
+    # seeds 0, 1, 3: differences +1, 0, +1 points -> mean 2/3 of a point
+    assert r["n_pairs"] == 3 and r["n_dropped"] == 1 and r["test_acc_diff"] == pytest.approx(0.02 / 3)
+
+
+def test_stored_results_that_never_left_chance_get_their_own_status():
+    from bench.results import stayed_at_chance
+
+    assert stayed_at_chance(0.12, "mnist5k") and not stayed_at_chance(0.16, "mnist5k")  # 1.5 / 10 classes
+    assert not stayed_at_chance(None, "mnist5k") and not stayed_at_chance(0.12, "unknown-dataset")

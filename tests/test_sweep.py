@@ -84,7 +84,7 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(s
     assert "data:image/png;base64," in html and "<img" in html and 'src="plots/' not in html  # self-contained
 
     assert "done: 8 cells run, 0 already done" in r.stderr and f"report: {shared}/report.md" in r.stderr
-    assert "verdict: digits relu at 1 labeled" not in r.stderr  # no autoencoder arm in this grid: no verdict line
+    assert "verdict: digits mlp relu at 1 labeled" not in r.stderr  # no autoencoder arm in this grid: no verdict line
 
     out = copy_of(shared, tmp_path)
     plan = run_bench(*NARROW, "seed=5", "dry_run=true", f"results_root={tmp_path}")

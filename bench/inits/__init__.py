@@ -34,6 +34,11 @@ def get_strategy(name: str):
     return importlib.import_module(STRATEGIES[name]).initialize
 
 
+def strategy_code_version(name: str) -> int:
+    """The strategy module's CODE_VERSION (1 where it has none): part of the init cache's key."""
+    return int(getattr(importlib.import_module(STRATEGIES[name]), "CODE_VERSION", 1))
+
+
 def run_init(name: str, model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:
     initialize = get_strategy(name)
     device = next(model.parameters()).device
@@ -45,4 +50,4 @@ def run_init(name: str, model: nn.Module, unlabeled, cfg, generator: torch.Gener
     return cost
 
 
-__all__ = ["InitCost", "STRATEGIES", "get_strategy", "run_init"]
+__all__ = ["InitCost", "STRATEGIES", "get_strategy", "run_init", "strategy_code_version"]

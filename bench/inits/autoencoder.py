@@ -27,6 +27,9 @@ from bench.inits.random_init import apply_scheme
 from bench.models import Block, Maxout, Net
 from bench.train import make_optimizer
 
+# 2: codes in [0, 1] (sigmoid units below) reconstructed with cross-entropy; weights cached before are stale
+CODE_VERSION = 2
+
 
 class Decoder(nn.Module):
     """Maps a block's code back to the block's input: linear (MLP) or transposed conv (CNN). Tied, it

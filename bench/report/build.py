@@ -134,10 +134,9 @@ def protocol(cells: pd.DataFrame, all_cells: pd.DataFrame, v: pd.DataFrame) -> s
         for name in inits
     )
     lrs = ", ".join(f"{x:g}" for x in sorted(all_cells["lr"].unique()))
-    chosen = cells.groupby(["init", "batchnorm", "labeled_fraction"])["lr"].first()
-    chosen_text = "; ".join(
-        f"{init} {'BN' if bn else 'no BN'} at {f:g}: {lr:g}" for (init, bn, f), lr in chosen.items()
-    )
+    scoped = cells[cells["batchnorm"].astype(bool) & cells["activation"].isin(set(v["activation"]))]
+    chosen = scoped.groupby(["model", "activation", "init", "labeled_fraction"])["lr"].first()
+    chosen_text = "; ".join(f"{m} {a} {i} at {f:g}: {lr:g}" for (m, a, i, f), lr in chosen.items())
     scope = ", ".join(sorted({f"{r['model']} {r['activation']} with BatchNorm" for r in v.to_dict("records")}))
     return (
         f"Protocol: {t.get('optimizer', '?')} (momentum {t.get('momentum', '?')}, weight decay "
@@ -237,7 +236,13 @@ def verdict_section(
     t = verdict_table(both, conf)
     t.insert(5, "chosen", ["yes" if c else "" for c in both["chosen"]])
     t.insert(6, "why", both["rival_rule"].where(both["chosen"], ""))
-    sec.tables.append(("Pretraining against each of LSUV and Krähenbühl (Holm over these rows)", t))
+    sec.tables.append(
+        (
+            "Pretraining against each fast init (the chosen rows carry the verdict's own Holm p and word; the "
+            "others are adjusted over this table)",
+            t,
+        )
+    )
     return sec
 
 
@@ -309,8 +314,13 @@ def analysis_sections(
     head_reached = reached[reached["target"] == headline.name]
     margin = float(report_cfg.equivalence_margin) / 100
     verdict = verdicts.verdict(cells, head_reached, conf, margin)
-    ladder, _ = ladder_sections(cells, head_reached, all_cells, report_cfg, plots_dir)
+    ladder, matrix = ladder_sections(cells, head_reached, all_cells, report_cfg, plots_dir)
     sections += ladder  # a ladder's matrix is its headline; the verdict follows it
+    if not matrix.empty:  # one comparison, one family: the verdict's rows are entries of the matrix
+        verdict = verdicts.adopt(verdict, matrix, "the ladder's matrix")
+        if matrix["flagged"].any() and not verdict.empty:
+            verdict["flagged"] = True
+            verdict["sentence"] = verdict["sentence"] + " Flagged: the ladder's positive control did not reproduce."
     sections.append(verdict_section(verdict, cells, head_reached, conf, margin, all_cells, plots_dir))
 
     # Final test accuracy.
