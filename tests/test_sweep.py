@@ -310,3 +310,66 @@ def test_dry_run_on_an_empty_folder_calibrates_without_writing_cells(tmp_path):
     assert "calibrating: random, 2 cells at 10 steps" in plan.stderr and "calibrating: lsuv" in plan.stderr
     assert "estimate: about" in plan.stderr and "calibration run" in plan.stderr
     assert not (tmp_path / "smoke" / "cells").exists()  # the calibration trains in a temporary folder
+
+
+def _all_at_chance(r: dict) -> None:
+    r["final"]["val_acc"] = 0.1
+    for p in r["curve"]:
+        p["val_acc"] = 0.1
+
+
+def _diverged(r: dict) -> None:
+    r.update(status="diverged", error="the loss stopped being finite by step 10")
+    r["final"]["test_acc"] = None
+
+
+def _failed(r: dict) -> None:
+    r.update(status="failed", error="RuntimeError: a deliberate failure", curve=[], final={})
+
+
+def _older_schema(r: dict) -> None:
+    for key in ("forward_passes", "backward_passes"):
+        r["init_cost"].pop(key, None)
+
+
+ODD_FOLDERS = {
+    "all at chance": (lambda cid, r: True, _all_at_chance),
+    "all diverged": (lambda cid, r: True, _diverged),
+    "mixed statuses": (
+        lambda cid, r: r["axes"]["seed"] == 0,
+        lambda r: _failed(r) if "lsuv" in r["cell_id"] else _diverged(r),
+    ),
+    "pass counts missing": (lambda cid, r: True, _older_schema),
+}
+KEEP_ONLY = {
+    "one cell": lambda i, r: i == 0,
+    "one arm": lambda i, r: r["axes"]["init"] == "random",
+    "one seed": lambda i, r: r["axes"]["seed"] == 0,
+}
+
+
+@SAME_WORKER
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [*ODD_FOLDERS, *KEEP_ONLY])
+def test_a_report_of_any_folder_is_written_and_says_what_it_could_not_compute(smoke_sweep, tmp_path, case):
+    """Folders a real run can leave behind: the report is written, and no table shows inf or NaN."""
+    from bench.report import write_report
+    from bench.report.__main__ import load_report_config
+
+    folder = copy_of(smoke_sweep[0], tmp_path)
+    for i, path in enumerate(sorted(folder.glob("cells/*/result.json"))):
+        r = json.loads(path.read_text())
+        if case in KEEP_ONLY:
+            if not KEEP_ONLY[case](i, r):
+                shutil.rmtree(path.parent)
+            continue
+        applies, change = ODD_FOLDERS[case]
+        if applies(path.parent.name, r):
+            change(r)
+            path.write_text(json.dumps(r))
+    cfg, _ = load_report_config(folder, None)
+    report = write_report(folder, cfg)[0].read_text()
+    assert "## What was run" in report
+    tables = "\n".join(line for line in report.splitlines() if line.startswith("|"))
+    for bad in (" inf", "[inf", "inf]", " nan", "nan "):
+        assert bad not in tables.lower(), (case, bad)

@@ -398,13 +398,9 @@ def analysis_sections(
     )
     sec.images += plots.profiles(prof, headline.name, plots_dir)
     sec.images += plots.init_cost(all_cells[all_cells["status"] != "failed"], plots_dir)
-    cost = (
-        all_cells.groupby("init")[
-            ["init_seconds", "init_forward_passes", "init_backward_passes", "init_samples", "init_steps"]
-        ]
-        .median()
-        .reset_index()
-    )
+    cost_columns = ["init_seconds", "init_forward_passes", "init_backward_passes", "init_samples", "init_steps"]
+    # results of an older schema may lack a count: NaN, shown as blank below, never a crash
+    cost = all_cells.reindex(columns=["init", *cost_columns]).groupby("init")[cost_columns].median().reset_index()
     cost = pd.DataFrame(
         {
             "init": cost["init"],

@@ -152,7 +152,10 @@ def accuracy_vs_fraction(cells: pd.DataFrame, folder: Path) -> list[Path]:
             for j, act in enumerate(acts):
                 ax = axes[i][j]
                 for init, g in w[(w["activation"] == act) & (w["batchnorm"] == bn)].groupby("init"):
-                    q = g.groupby("labeled_fraction")["test_acc"].quantile([0.25, 0.5, 0.75]).unstack() * 100
+                    acc = g.assign(test_acc=pd.to_numeric(g["test_acc"], errors="coerce")).dropna(subset=["test_acc"])
+                    if acc.empty:  # every seed diverged: nothing to draw for this arm
+                        continue
+                    q = acc.groupby("labeled_fraction")["test_acc"].quantile([0.25, 0.5, 0.75]).unstack() * 100
                     ax.errorbar(
                         q.index,
                         q[0.5],
