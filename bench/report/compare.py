@@ -75,8 +75,18 @@ def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
     conf, margin = float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100
     cells_a, va, all_a = folder_numbers(folder_a, report_cfg)
     cells_b, vb, all_b = folder_numbers(folder_b, report_cfg)
+    parts = [f"# {folder_a} against {folder_b}"]
+    groups = [set(map(tuple, c[metrics.GROUP].astype(str).drop_duplicates().to_numpy())) for c in (cells_a, cells_b)]
+    if not groups[0] & groups[1]:  # another dataset, model or grid: an all-empty table would say nothing
+        names = [", ".join(sorted(set(c["dataset"] + " " + c["model"]))) for c in (cells_a, cells_b)]
+        parts.append(
+            f"Nothing matched: the two folders share no setting (dataset, model, labeled fraction, init, activation, "
+            f"BatchNorm). {folder_a} holds {names[0]} ({len(groups[0])} settings); {folder_b} holds {names[1]} "
+            f"({len(groups[1])} settings). Compare folders of the same grid."
+        )
+        return "\n\n".join(parts) + "\n"
     key = metrics.WORKLOAD + ["activation"]
-    parts = [f"# {folder_a} against {folder_b}", "## Verdict rows"]
+    parts.append("## Verdict rows")
     if va.empty or vb.empty:
         parts.append("No verdict in one of the folders.")
     else:
