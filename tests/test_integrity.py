@@ -338,7 +338,9 @@ def test_report_against_another_folder_lists_verdict_rows_and_an_a_a_check(cfg_f
     assert "## Verdict rows" in text and "rows contradict each other" in text
     assert "## A/A check" in text and "of 2 settings (strategy and learning rate) claim a difference" in text
     other = tmp_path / "other"  # another dataset: nothing to pair, said in words rather than an all-nan table
-    run_job(cfg_factory("data=mnist1d", "data.size=500", "train.max_steps=10", "n_seeds=1", "init=random", out_dir=other))
+    run_job(
+        cfg_factory("data=mnist1d", "data.size=500", "train.max_steps=10", "n_seeds=1", "init=random", out_dir=other)
+    )
     text = compare(folders[0], other, REPORT)
     assert "Nothing matched" in text and "digits mlp" in text and "mnist1d mlp" in text and "nan" not in text
     empty = tmp_path / "empty"

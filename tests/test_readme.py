@@ -19,3 +19,19 @@ def test_every_number_the_readme_headline_quotes_is_in_the_sample_report():
     sha = re.search(r"at commit `(\w+)`", block).group(1)
     assert f"bench at git {sha}" in report
     assert (ROOT / "results" / "sample" / "default" / "cells.csv").exists()
+
+
+def test_every_number_the_readme_ladder_block_quotes_is_in_the_sample_ladder_report():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- ladder:start -->", 1)[1].split("<!-- ladder:end -->", 1)[0]
+    report = (ROOT / "results" / "sample" / "ladder" / "report.md").read_text()
+    quoted = NUMBER.findall(block)
+    assert len(quoted) >= 40  # the matrix (7 rungs x 6 columns) is there
+    in_report = set(NUMBER.findall(report))
+    assert [n for n in quoted if n not in in_report and n.lstrip("+") not in in_report] == []
+    sha = re.search(r"at commit `(\w+)`", block).group(1)
+    assert f"bench at git {sha}" in report
+    assert (
+        "ositive control" in block
+        and (ROOT / "results" / "sample" / "ladder" / "plots" / "ladder_effects.png").exists()
+    )

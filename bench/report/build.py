@@ -21,7 +21,7 @@ from bench.atomic import write_text, write_with
 from bench.config import validate_report
 from bench.report import plots
 from bench.report.fmt import fmt_count, fmt_ratio_interval, fmt_seconds
-from bench.report.ladder import ladder_sections
+from bench.report.ladder import ladder_sections, lr_edge_section
 from bench.report.sections import Section, points
 from bench.results import load_results
 
@@ -322,6 +322,8 @@ def analysis_sections(
             verdict["flagged"] = True
             verdict["sentence"] = verdict["sentence"] + " Flagged: the ladder's positive control did not reproduce."
     sections.append(verdict_section(verdict, cells, head_reached, conf, margin, all_cells, plots_dir))
+    if all_cells["lr"].nunique() > 1:
+        sections.append(lr_edge_section(all_cells))
 
     # Final test accuracy.
     acc = metrics.summarize(cells, "test_acc", metrics.GROUP, conf, n_boot, censored=False)
