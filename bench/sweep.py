@@ -517,9 +517,9 @@ def exit_status(out_dir: Path, ids: list[str]) -> int:
     for c in failed:
         print(f"failed: {c}", file=sys.stderr)
     for c in missing:
-        why = f"blocked: {blocked[c]}" if c in blocked else (f"being computed by {held[c]}" if c in held else "")
-        why = why or reasons.get(c, "")
-        print(f"missing: {c}" + (f": {why}" if why else ""), file=sys.stderr)
+        why = f" (blocked: {blocked[c]})" if c in blocked else (f" (being computed by {held[c]})" if c in held else "")
+        why = why or (f": {reasons[c]}" if c in reasons else "")  # the launcher's record of how its job ended
+        print(f"missing: {c}{why}", file=sys.stderr)
     retry = len(failed) + len(missing) - len(held) - len(blocked)
     advice = []
     if blocked:

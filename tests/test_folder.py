@@ -126,21 +126,22 @@ def test_a_path_in_the_way_is_named_with_what_to_do_and_nothing_runs(tmp_path, w
 
 
 def test_the_end_of_a_sweep_advises_a_rerun_only_where_one_can_succeed(tmp_path, capsys):
-    from bench.sweep import SweepMonitor
+    from bench.sweep import exit_status
 
-    monitor = SweepMonitor()
-    monitor.ids = ["held", "blocked", "plain"]
     assert results.claim(tmp_path, "held")  # this live process computes it
     (tmp_path / "cells" / "blocked").write_text("in the way")
-    monitor.print_not_done(tmp_path, [], ["held"])
+    assert exit_status(tmp_path, ["held"]) == 1
     err = capsys.readouterr().err
     assert f"missing: held (being computed by process {os.getpid()}" in err
     assert "rerun" not in err and "another run's to write: wait for it" in err
-    monitor.print_not_done(tmp_path, [], ["blocked"])
+    assert exit_status(tmp_path, ["blocked"]) == 1
     err = capsys.readouterr().err
     assert "is a file where a cell's folder belongs: move it away or delete it" in err
     assert "clear the 1 blocked paths named above; then rerun the same command to retry" in err
-    monitor.print_not_done(tmp_path, ["plain"], [])
+    failed = results.result_path(tmp_path, "plain")
+    failed.parent.mkdir(parents=True)
+    failed.write_text("{not json")  # unreadable: counted with the failed cells
+    assert exit_status(tmp_path, ["plain"]) == 1
     assert "rerun the same command to retry them; add force=true" in capsys.readouterr().err
 
 
