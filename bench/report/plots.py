@@ -222,7 +222,12 @@ def lr_sensitivity(all_cells: pd.DataFrame, folder: Path) -> list[Path]:
         for row in axes:
             row[0].set_ylabel("final val accuracy (%)")
         _legend(fig, axes)
-        fig.suptitle(f"{dataset} {model}: learning-rate sensitivity (median over seeds; diverged = 0)", fontsize=10)
+        bad = w["status"].value_counts()
+        fig.suptitle(
+            f"{dataset} {model}: learning-rate sensitivity (median over seeds; {bad.get('diverged', 0)} diverged cells "
+            f"counted as 0, {bad.get('at_chance', 0)} at chance at their accuracy)",
+            fontsize=10,
+        )
         paths.append(_save(fig, folder / file_name("lr_sensitivity", dataset, model)))
     return paths
 
