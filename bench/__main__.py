@@ -14,10 +14,10 @@ from omegaconf import DictConfig, open_dict
 
 from bench import skip_final_collection_at_exit
 from bench.atomic import route_hydra_writes
-from bench.config import NUM_CLASSES, ConfigError, check_name, register_configs, validate
+from bench.config import ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
 from bench.identity import cell_id, job_cells, single_run_dir
-from bench.results import ExperimentMismatch, FolderError, lock_holder
+from bench.results import ExperimentMismatch, FolderError, lock_holder, stayed_at_chance
 
 log = logging.getLogger("bench")
 register_configs()
@@ -119,7 +119,7 @@ def main(cfg: DictConfig) -> float | None:
                 if f.get("test_acc") is not None
                 else r.get("error") or ""
             )
-            if r["status"] == "ok" and f["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
+            if r["status"] == "ok" and stayed_at_chance(f["val_acc"], r["axes"]["dataset"]):
                 numbers += " (still at chance level)"
             print(f"{r['status']}: {r['cell_id']}: {numbers}", file=sys.stderr)
         held = 0  # cells another process computes: two runs never compute one cell twice

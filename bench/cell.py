@@ -262,7 +262,7 @@ def _run_claimed(cfg: DictConfig, units: list[tuple[DictConfig, int]], device: t
         final = result["final"]
         if result["status"] != "ok":  # the job's log file; the console hears it from the sweep's progress
             log.info("%s: %s: %s", result["cell_id"], result["status"], result.get("error"))
-        elif final["val_acc"] < 1.5 / data.num_classes:
+        elif results.stayed_at_chance(final["val_acc"], cfg.data.name):
             log.info("%s: ok but still at chance level (val acc %.1f%%)", result["cell_id"], final["val_acc"] * 100)
         else:
             log.info(

@@ -120,6 +120,17 @@ def best_lr(cells: pd.DataFrame) -> pd.DataFrame:
     return ok.merge(chosen, on=GROUP + ["lr"])
 
 
+def lr_edges(all_cells: pd.DataFrame) -> pd.DataFrame:
+    """Every arm-setting whose learning rate, chosen on validation, lies on its grid's edge."""
+    chosen = best_lr(all_cells)
+    grid = all_cells.groupby(GROUP, dropna=False)["lr"].agg(["min", "max", "nunique"])
+    picked = chosen.groupby(GROUP, dropna=False)["lr"].first()
+    t = grid.join(picked.rename("chosen")).reset_index()
+    t = t[t["nunique"] > 1]
+    t["edge"] = np.where(t["chosen"] == t["min"], "lowest", np.where(t["chosen"] == t["max"], "highest", ""))
+    return t
+
+
 def censored_median(values: np.ndarray) -> float:
     """Median with never-reached values as +inf: finite only if more than half reached."""
     values = np.sort(np.asarray(values, dtype=float))

@@ -24,9 +24,10 @@ from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
 
 from bench import atomic, results
-from bench.config import NUM_CLASSES, ConfigError, validate
+from bench.config import ConfigError, validate
 from bench.errors import one_line
 from bench.identity import cell_config, cell_ids, experiment_settings, job_cells, single_run_dir
+from bench.report.fmt import fmt_ratio
 from bench.results import REPORT_CONFIG_NAME, is_done
 
 
@@ -207,7 +208,7 @@ def cell_statuses(
             continue
         if r["status"] != "ok":
             notes[cid] = f"{cid}: {r['status']}: {r.get('error')}"
-        elif r["final"]["val_acc"] < 1.5 / NUM_CLASSES.get(r["axes"]["dataset"], 10):
+        elif results.stayed_at_chance(r["final"]["val_acc"], r["axes"]["dataset"]):
             notes[cid] = f"{cid}: at chance level: val acc {r['final']['val_acc'] * 100:.1f}% after training"
     return found
 
@@ -461,7 +462,7 @@ def verdict_lines(out_dir: Path) -> list[str]:
         )
         small = " (small but real)" if getattr(r, "small_but_real", False) is True else ""
         ratio = getattr(r, "passes_ratio", float("nan"))
-        cost = f"; {ratio:.2g}x the rival's passes to the target" if ratio == ratio else ""
+        cost = f"; {fmt_ratio(ratio)} the rival's passes to the target" if ratio == ratio else ""
         lines.append(
             f"verdict: {r.dataset} {r.model} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
             f"{r.outcome}{small} ({interval}{r.n_pairs} paired seeds{cost})"

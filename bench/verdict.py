@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import special
 
 from bench.metrics import RELU_FAMILY, WORKLOAD, t_quantile
+from bench.report.fmt import fmt_ratio
 
 # The data-dependent inits a verdict row compares pretraining with (identity.init_label's names).
 FAST_INITS = ("lsuv", "krahenbuhl", "krahenbuhl_kmeans", "krahenbuhl_pca")
@@ -125,6 +126,14 @@ def small_but_real(r: dict, alpha: float) -> bool:
     return r["outcome"] == "equivalent" and np.isfinite(r["p_holm"]) and r["p_holm"] < alpha
 
 
+def paired_accuracy(cells: pd.DataFrame) -> pd.DataFrame:
+    """Cells whose test accuracy may be paired: one that never left chance is left out of the pairs, as a
+    diverged one (whose test accuracy is missing) already is."""
+    if "status" not in cells:
+        return cells
+    return cells.assign(test_acc=cells["test_acc"].where(cells["status"] != "at_chance"))
+
+
 def pair_by_seed(a: pd.DataFrame, b: pd.DataFrame, value: str) -> pd.DataFrame:
     """Cells of two arms matched on seed (same labeled subset and batch order): seed, a, b."""
     return a[["seed", value]].merge(b[["seed", value]], on="seed", suffixes=("_a", "_b")).sort_values("seed")
@@ -151,19 +160,26 @@ def choose_rival(g: pd.DataFrame, names=FAST_INITS) -> tuple[str | None, str]:
     return scores[0][2], "tie on median and mean validation accuracy, alphabetical"
 
 
-def paired_ratio(ae: pd.DataFrame, rival: pd.DataFrame, value: str, confidence: float) -> dict:
-    """AE / rival of a cost to reach the target (passes or seconds), seed by seed over the seeds where
-    both reached it: the geometric mean of the per-seed ratios with a paired t interval on their logs."""
-    pairs = pair_by_seed(ae, rival, value)
-    both = pairs[np.isfinite(pairs[f"{value}_a"]) & np.isfinite(pairs[f"{value}_b"])]
-    both = both[(both[f"{value}_a"] > 0) & (both[f"{value}_b"] > 0)]
-    c = paired_t(np.log(both[f"{value}_a"].to_numpy(float) / both[f"{value}_b"].to_numpy(float)), confidence)
+def paired_ratio(
+    ae: pd.DataFrame, rival: pd.DataFrame, value: str, confidence: float, on: tuple[str, ...] = ("seed",)
+) -> dict:
+    """AE / rival of a cost to reach the target (passes, seconds, steps), pair by pair (by seed, or by
+    `on`) over the pairs where both reached it: the geometric mean of the ratios with a paired t interval
+    on their logs, how many pairs there were, and the spread of the ratios (largest over smallest)."""
+    key = list(on)
+    pairs = ae[key + [value]].merge(rival[key + [value]], on=key, suffixes=("_a", "_b"))
+    a, b = pairs[f"{value}_a"].to_numpy(float), pairs[f"{value}_b"].to_numpy(float)
+    both = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    ratios = a[both] / b[both]
+    c = paired_t(np.log(ratios), confidence)
     ok = c.n >= MIN_PAIRS
     return {
         "ratio": float(np.exp(c.mean)) if ok else np.nan,
         "lo": float(np.exp(c.lo)) if ok else np.nan,
         "hi": float(np.exp(c.hi)) if ok else np.nan,
         "n": c.n,
+        "pairs": len(pairs),
+        "spread": float(ratios.max() / ratios.min()) if ok else np.nan,
     }
 
 
@@ -194,13 +210,8 @@ def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margi
     for value in ("passes", "seconds"):
         if value in ae and value in rival:
             r = paired_ratio(ae, rival, value, confidence)
-            out.update({f"{value}_ratio": r["ratio"], f"{value}_lo": r["lo"], f"{value}_hi": r["hi"]})
-            out[f"{value}_n"] = r["n"]
-            if value == "seconds":  # the spread the wall-time ratio is rounded to
-                both = pair_by_seed(ae, rival, value)
-                ratios = both[f"{value}_a"] / both[f"{value}_b"]
-                ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
-                out["seconds_spread"] = float(ratios.max() / ratios.min()) if len(ratios) >= MIN_PAIRS else np.nan
+            # the spread is what the wall-time ratio is rounded to (fmt_ratio)
+            out.update({f"{value}_{k}": r[k] for k in ("ratio", "lo", "hi", "n", "spread")})
     return out
 
 
@@ -215,8 +226,7 @@ def compare_rows(
     df = cells.merge(reached[["cell_id", *cost]], on="cell_id", how="left")
     for c in cost:
         df[c] = df[c].fillna(np.inf)
-    if "status" in df:  # a cell that never left chance is left out of the pairs, as a diverged one is
-        df.loc[df["status"] == "at_chance", "test_acc"] = np.nan
+    df = paired_accuracy(df)
     out = []
     for row in rows:
         labels = {k: v for k, v in row.items() if k not in ("activation", "batchnorm", "baselines")}
@@ -303,15 +313,6 @@ def adopt(v: pd.DataFrame, family: pd.DataFrame, why: str) -> pd.DataFrame:
     return out
 
 
-def fmt_ratio(ratio: float, spread: float | None = None) -> str:
-    """A cost ratio rounded to what it carries: two significant figures, and to the nearest power of
-    ten's tenth when the per-seed spread is wider than 2x (wall time on a shared machine)."""
-    if not np.isfinite(ratio):
-        return "?"
-    digits = 1 if spread is not None and np.isfinite(spread) and spread > 2 else 2
-    return f"{float(f'{ratio:.{digits}g}'):g}x"
-
-
 def cost_phrase(r: dict) -> str:
     """'at 40x the rival's passes [35x, 46x] and 30x its wall time to reach the target' or why not."""
     if not np.isfinite(r.get("passes_ratio", np.nan)):
@@ -370,7 +371,7 @@ def bn_interaction(cells: pd.DataFrame, v: pd.DataFrame, confidence: float) -> p
             & (cells["labeled_fraction"] == r["labeled_fraction"])
             & (cells["activation"] == r["activation"])
         ]
-        g = g.assign(test_acc=g["test_acc"].where(g.get("status", "ok") != "at_chance"))
+        g = paired_accuracy(g)
 
         def gain(bn: bool) -> pd.DataFrame:
             arm = g[g["batchnorm"] == bn]

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf, read_write
 from bench.config import LadderRow, validate
 from bench.identity import cell_axes, cell_ids, job_cells
 from bench.report import ladder
+from bench.report.build import lr_edge_section
 from tests.conftest import make_cfg
 
 
@@ -296,7 +297,7 @@ def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_
     cost = claims.loc["a fast init is about three orders of magnitude cheaper than pretraining"]
     assert "1,800x LSUV's passes" in cost["our figure"] and cost["verdict"] == "agree"
     # every arm is best at 0.1, the top of its two-value grid: all on the edge
-    assert "24 of 24 arm-settings chose a learning rate on the edge" in ladder.lr_edge_section(all_cells).text[0]
+    assert "24 of 24 arm-settings chose a learning rate on the edge" in lr_edge_section(all_cells).text[0]
 
 
 def test_claims_say_not_recorded_rather_than_crash_on_results_without_pass_counts():

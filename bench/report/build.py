@@ -20,8 +20,8 @@ from bench import verdict as verdicts
 from bench.atomic import write_text, write_with
 from bench.config import validate_report
 from bench.report import plots
-from bench.report.fmt import fmt_count, fmt_ratio_interval, fmt_seconds
-from bench.report.ladder import ladder_sections, lr_edge_section
+from bench.report.fmt import fmt_count, fmt_ratio, fmt_ratio_interval, fmt_seconds
+from bench.report.ladder import ladder_sections
 from bench.report.sections import Section, points
 from bench.results import load_results
 
@@ -149,6 +149,22 @@ def protocol(cells: pd.DataFrame, all_cells: pd.DataFrame, v: pd.DataFrame) -> s
     )
 
 
+def lr_edge_section(all_cells: pd.DataFrame) -> Section:
+    """Every arm whose chosen learning rate lies on its grid's edge (a better rate may lie outside it)."""
+    edges = metrics.lr_edges(all_cells)
+    lr = Section("Learning rates on the grid's edge")
+    on_edge = edges[edges["edge"] != ""]
+    lr.text.append(
+        f"{len(on_edge)} of {len(edges)} arm-settings chose a learning rate on the edge of their grid "
+        f"({', '.join(f'{v:g}' for v in sorted(all_cells['lr'].unique()))}); an edge means a better rate may "
+        "lie outside it."
+    )
+    if not on_edge.empty:
+        show = on_edge[[*metrics.GROUP, "chosen", "edge"]].sort_values([*metrics.GROUP])
+        lr.tables.append(("Arms whose chosen learning rate is on the edge", show.reset_index(drop=True)))
+    return lr
+
+
 def cost_cell(r: dict) -> str:
     """Passes (counted) and wall time (measured) to the headline target, AE over rival, pretraining included."""
     if not np.isfinite(r.get("passes_ratio", np.nan)):
@@ -156,7 +172,7 @@ def cost_cell(r: dict) -> str:
         return f"not computed: the target was reached by {reached}"
     return (
         f"{fmt_ratio_interval(r['passes_ratio'], r['passes_lo'], r['passes_hi'])}; "
-        f"{verdicts.fmt_ratio(r['seconds_ratio'], r.get('seconds_spread'))} (per-seed spread "
+        f"{fmt_ratio(r['seconds_ratio'], r.get('seconds_spread'))} (per-seed spread "
         f"{r.get('seconds_spread', np.nan):.1f}x) over {r['passes_n']} seeds"
     )
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import metrics
 from bench import verdict as verdicts
 from bench.report.fmt import fmt_ratio, fmt_ratio_interval
 from bench.report.sections import Section, points
@@ -150,18 +149,7 @@ def claims_table(cells: pd.DataFrame, reached: pd.DataFrame, m: pd.DataFrame, co
 
     def pooled(a: pd.DataFrame, b: pd.DataFrame) -> dict:
         """b's steps / a's steps over every workload's seed pairs (a is the faster arm if > 1)."""
-        key = ["dataset", "model", "labeled_fraction", "seed"]
-        pairs = a[key + ["steps"]].merge(b[key + ["steps"]], on=key, suffixes=("_a", "_b"))
-        ok = pairs[np.isfinite(pairs["steps_a"]) & np.isfinite(pairs["steps_b"])]
-        c = verdicts.paired_t(np.log(ok["steps_b"].to_numpy(float) / ok["steps_a"].to_numpy(float)), confidence)
-        enough = c.n >= verdicts.MIN_PAIRS
-        return {
-            "ratio": float(np.exp(c.mean)) if enough else np.nan,
-            "lo": float(np.exp(c.lo)) if enough else np.nan,
-            "hi": float(np.exp(c.hi)) if enough else np.nan,
-            "n": c.n,
-            "pairs": len(pairs),
-        }
+        return verdicts.paired_ratio(b, a, "steps", confidence, on=("dataset", "model", "labeled_fraction", "seed"))
 
     def ratio_row(claim: str, r: dict, agree_if: float, claimed: float | None = None) -> dict:
         if not np.isfinite(r["ratio"]):
@@ -212,33 +200,6 @@ def claims_table(cells: pd.DataFrame, reached: pd.DataFrame, m: pd.DataFrame, co
             }
         )
     return pd.DataFrame(rows)
-
-
-def lr_edges(all_cells: pd.DataFrame) -> pd.DataFrame:
-    """Every arm-setting whose learning rate, chosen on validation, lies on its grid's edge."""
-    chosen = metrics.best_lr(all_cells)
-    grid = all_cells.groupby(metrics.GROUP, dropna=False)["lr"].agg(["min", "max", "nunique"])
-    picked = chosen.groupby(metrics.GROUP, dropna=False)["lr"].first()
-    t = grid.join(picked.rename("chosen")).reset_index()
-    t = t[t["nunique"] > 1]
-    t["edge"] = np.where(t["chosen"] == t["min"], "lowest", np.where(t["chosen"] == t["max"], "highest", ""))
-    return t
-
-
-def lr_edge_section(all_cells: pd.DataFrame) -> Section:
-    """Every arm whose chosen learning rate lies on its grid's edge (a better rate may lie outside it)."""
-    edges = lr_edges(all_cells)
-    lr = Section("Learning rates on the grid's edge")
-    on_edge = edges[edges["edge"] != ""]
-    lr.text.append(
-        f"{len(on_edge)} of {len(edges)} arm-settings chose a learning rate on the edge of their grid "
-        f"({', '.join(f'{v:g}' for v in sorted(all_cells['lr'].unique()))}); an edge means a better rate may "
-        "lie outside it."
-    )
-    if not on_edge.empty:
-        show = on_edge[[*metrics.GROUP, "chosen", "edge"]].sort_values([*metrics.GROUP])
-        lr.tables.append(("Arms whose chosen learning rate is on the edge", show.reset_index(drop=True)))
-    return lr
 
 
 def ladder_sections(
