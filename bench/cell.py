@@ -23,7 +23,7 @@ from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
 from bench.environment import environment
 from bench.identity import cell_axes, cell_config, cell_id, cell_ids, digest, job_cells
-from bench.inits import InitCost, run_init, strategy_code_version
+from bench.inits import InitCost, planned_passes, run_init, strategy_code_version
 from bench.parallel import supports, train_seeds
 from bench.train import TrainResult, train
 
@@ -75,6 +75,29 @@ def initialize_model(
         atomic.write_with(cache.with_suffix(".pt"), lambda tmp: torch.save(model.state_dict(), tmp))
         atomic.write_text(cache.with_suffix(".json"), json.dumps(cost.to_dict()))
     return model, cost, False
+
+
+def training_budget(cfg: DictConfig, data: Dataset) -> tuple[DictConfig, dict | None]:
+    """The supervised settings a cell trains with, and what its budget was made of. With
+    train.match_compute (an equal-compute rival, e.g. init=lsuv_long) max_steps grows by the named
+    pretraining's passes on this model and pool, one step per forward and backward pass pair, so the rival
+    spends on supervised steps what pretraining spends before them. The passes are counted the way the
+    pretraining counts its own (bench.inits.planned_passes), so the budget is the same on every machine."""
+    match = cfg.train.get("match_compute")
+    if match is None:
+        return cfg.train, None
+    model = models.build_model(cfg.model, cfg.activation, data.input_shape, data.num_classes)
+    forward, backward = planned_passes(match.name, model, data.x_train[:1].cpu(), len(data.x_train), match)
+    extra = round((forward + backward) / 2)
+    train_cfg = copy.deepcopy(cfg.train)
+    train_cfg.max_steps = cfg.train.max_steps + extra
+    budget = {
+        "matched": match.name,
+        "matched_passes": forward + backward,
+        "extra_steps": extra,
+        "max_steps": int(train_cfg.max_steps),
+    }
+    return train_cfg, budget
 
 
 def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> results.Result:
@@ -130,7 +153,10 @@ def train_cell(
     cfg: DictConfig, seed: int, result: dict, model: models.Net, data: Dataset, device: torch.device
 ) -> dict:
     try:
-        out = train(model, data, cfg.train, seeded_generators(seed, device)[1])
+        train_cfg, budget = training_budget(cfg, data)
+        if budget is not None:
+            result["budget"] = budget
+        out = train(model, data, train_cfg, seeded_generators(seed, device)[1])
     except Exception as e:  # noqa: BLE001
         record_failure(result, e)
         return finish(result)
@@ -169,10 +195,14 @@ def run_cells_together(units: list[tuple[DictConfig, int]], data: Dataset, devic
     if len(ready) < 2:
         return done + [train_cell(c, s, r, m, for_seed(data, c.data, s), device) for c, s, r, m in ready]
     try:
+        train_cfg, budget = training_budget(ready[0][0], data)  # the cells of a job differ only in lr and seed
+        for _, _, r, _ in ready:
+            if budget is not None:
+                r["budget"] = budget
         outs = train_seeds(
             [m for *_, m in ready],
             [for_seed(data, c.data, s) for c, s, _, _ in ready],
-            ready[0][0].train,
+            train_cfg,
             [seeded_generators(s, device)[1] for _, s, _, _ in ready],
             lrs=[c.train.lr for c, *_ in ready],
         )

@@ -25,6 +25,9 @@ EVAL_SCHEDULES = ("log", "every")
 DEVICES = ("auto", "cpu", "cuda")
 CORRUPTIONS = ("masking", "gaussian")
 KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
+# Pretraining strategies whose passes are fixed by their config (no early stop), so that a rival can be
+# given as many before it starts (train.match_compute); bench.inits.planned_passes computes them.
+MATCHABLE_INITS = ("autoencoder", "rbm")
 LABELED_SUBSETS = ("per_seed", "fixed")
 
 
@@ -242,6 +245,10 @@ class TrainConfig:
     eval_min_gap: int = 10  # eval_schedule=log: and at least this many steps later
     eval_batch_size: int = 4096
     target_val_acc: Optional[float] = None  # stop early once validation accuracy reaches it
+    # An equal-compute rival: the config of a pretraining strategy (an init option placed here, as
+    # conf/init/lsuv_long.yaml does) whose passes this cell gets as extra supervised steps, one step per two
+    # passes (a forward and a backward), on top of max_steps. None: max_steps only.
+    match_compute: Any = None
     seed_parallel: bool = True  # train the seeds of one job as one batched model where that is exact
     compile: bool = False  # torch.compile the model (GPU: fewer launches; changes rounding, so off by default)
     bf16: bool = False  # bfloat16 autocast for the forward pass (changes the numbers, so off by default)
@@ -487,6 +494,27 @@ def _check_rbm(i, pool: int, d) -> None:
     _positive("init.weight_std", i.weight_std)
 
 
+def check_match_compute(match: Any, pool: int, d: DataConfig, m: Any) -> None:
+    """train.match_compute: null, or a pretraining strategy's options (an init option placed there, as
+    conf/init/lsuv_long.yaml does), checked as that strategy's own; errors name them under train.match_compute."""
+    if match is None:
+        return
+    name = match.get("name") if hasattr(match, "get") else None
+    if name not in MATCHABLE_INITS:
+        raise ConfigError(
+            "train.match_compute.name",
+            name,
+            "allowed values are " + ", ".join(MATCHABLE_INITS) + " (pretrainings whose passes are fixed by their "
+            "options; set it with an init option such as init=lsuv_long)",
+        )
+    try:
+        CHECK_INIT[name](match, pool, d)
+    except ConfigError as e:
+        raise ConfigError(e.key.replace("init.", "train.match_compute.", 1), e.value, e.allowed) from None
+    if name == "rbm" and m.name not in MLP_MODELS:
+        raise ConfigError("train.match_compute.name", name, "RBM costs are for fully connected layers only (model=mlp)")
+
+
 CHECK_INIT = {
     "random": _check_random,
     "lsuv": _check_lsuv,
@@ -547,6 +575,7 @@ def validate(cfg: DictConfig | Config) -> None:
     _positive("train.eval_batch_size", t.eval_batch_size)
     if t.target_val_acc is not None and not (0 < t.target_val_acc <= 1):
         raise ConfigError("train.target_val_acc", t.target_val_acc, "must be in (0, 1] or null")
+    check_match_compute(t.get("match_compute") if hasattr(t, "get") else t.match_compute, train_pool_size(d), d, m)
     validate_report(cfg.report)
     _one_of("device", cfg.device, DEVICES)
     _positive("threads", cfg.threads, strict=False)

@@ -38,6 +38,7 @@ AXIS_KEYS = (
     "data.labeled_fraction",
     "train.lr",
     "train.lrs",
+    "train.match_compute",  # an equal-compute rival (lsuv_long) is an arm beside the plain one (init_label)
     "seed",
 )
 # A config group's keys are read only by the group's choice (init.noise by the autoencoder): they are
@@ -95,19 +96,31 @@ def cell_ids(cells: list[tuple[DictConfig, int]]) -> list[str]:
     return ids
 
 
-def init_label(init: DictConfig) -> str:
+def init_label(init: DictConfig, match_compute: Any = None) -> str:
     """The init axis's value: the strategy's name, and for Krähenbühl's data-driven weights the kind
     too (krahenbuhl_kmeans, krahenbuhl_pca), so that those variants are arms beside the gaussian one in
-    one folder (the gaussian keeps the plain name, and so the ids it always had)."""
+    one folder (the gaussian keeps the plain name, and so the ids it always had). A cell trained for a
+    pretraining's passes on top of its steps (train.match_compute) is an arm of its own: `lsuv_long`
+    (the autoencoder's passes), `lsuv_long_rbm` (an RBM stack's)."""
     weights = init.get("weights", "gaussian")
-    return init.name if weights == "gaussian" else f"{init.name}_{weights}"
+    label = init.name if weights == "gaussian" else f"{init.name}_{weights}"
+    return label + long_suffix(match_compute)
+
+
+def long_suffix(match_compute: Any) -> str:
+    if match_compute is None:
+        return ""
+    return LONG_SUFFIX if match_compute["name"] == "autoencoder" else f"{LONG_SUFFIX}_{match_compute['name']}"
+
+
+LONG_SUFFIX = "_long"
 
 
 def cell_axes(cfg: DictConfig, seed: int) -> dict:
     return {
         "dataset": cfg.data.name,
         "model": cfg.model.name,
-        "init": init_label(cfg.init),
+        "init": init_label(cfg.init, cfg.train.get("match_compute")),
         "activation": cfg.activation.name,
         "batchnorm": bool(cfg.model.batchnorm),
         "labeled_fraction": float(cfg.data.labeled_fraction),
@@ -120,6 +133,9 @@ def semantic_config(c: dict) -> dict:
     """A cell's stored config without the keys that do not change its numbers."""
     semantic = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS}
     semantic["data"] = {k: v for k, v in c["data"].items() if k not in NON_SEMANTIC_DATA_KEYS}
+    if isinstance(semantic.get("train"), dict) and semantic["train"].get("match_compute", 0) is None:
+        # added after schema 3 with a neutral default: left out when unset, so every earlier cell keeps its id
+        semantic["train"] = {k: v for k, v in semantic["train"].items() if k != "match_compute"}
     return semantic
 
 
@@ -144,7 +160,8 @@ def experiment_settings(c: dict) -> dict[str, Any]:
     for key in AXIS_KEYS:
         group, _, field = key.partition(".")
         if field and group not in CHOICE_GROUPS:
-            flat.pop(key, None)
+            for k in [k for k in flat if k == key or k.startswith(key + ".")]:  # match_compute is a whole node
+                flat.pop(k)
     return flat
 
 

@@ -58,6 +58,7 @@ class Result(_ResultCore, total=False):
     init_cache_hit: bool
     data_sizes: dict  # train, labeled, val, test
     engine: str  # "sequential" or "seed_parallel xN"
+    budget: dict  # an equal-compute rival's (train.match_compute): matched, matched_passes, extra_steps, max_steps
     run: str | None  # the sweep that wrote it: two sweeps on one folder each count their own cells
     env: dict  # bench.environment.environment
     started_at: str
@@ -477,7 +478,10 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
                 "final_val_acc": final.get("val_acc"),
                 "test_acc": final.get("test_acc"),
                 "train_seconds": final.get("train_seconds"),
-                "max_steps": (r.get("config") or {}).get("train", {}).get("max_steps"),
+                "max_steps": (r.get("budget") or {}).get(
+                    "max_steps", (r.get("config") or {}).get("train", {}).get("max_steps")
+                ),
+                "extra_steps": (r.get("budget") or {}).get("extra_steps", 0),
                 # results written before per-seed subsets existed all used the fixed design
                 "labeled_subset": (r.get("config") or {}).get("data", {}).get("labeled_subset", "fixed"),
                 "settings_json": json.dumps(

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from bench import atomic, results
 from bench.config import ConfigError, validate
 from bench.errors import one_line
-from bench.identity import cell_config, cell_ids, experiment_settings, job_cells, single_run_dir
+from bench.identity import cell_axes, cell_config, cell_ids, experiment_settings, job_cells, single_run_dir
 from bench.report.fmt import fmt_ratio
 from bench.results import REPORT_CONFIG_NAME, is_done
 
@@ -335,30 +335,34 @@ def calibrate(config: DictConfig) -> float:
 
     import torch
 
-    from bench.cell import run_job
+    from bench.cell import run_job, training_budget
+    from bench.data import load_dataset
 
     # the thread count each job of the sweep would run with (bench.__main__.set_threads)
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // jobs_at_once(config)))
     grid = expand_grid(config)
     compose_job = JobComposer(config)
     configs = [compose_job(job) for job in grid]
-    inits = [cfg.init.name for cfg in configs]
+    inits = [cell_axes(cfg, 0)["init"] for cfg in configs]  # lsuv_long trains longer than lsuv: its own
     first: dict[str, tuple[list[str], DictConfig]] = {}
-    for job, cfg in zip(grid, configs):
-        first.setdefault(cfg.init.name, (job, cfg))
+    for job, cfg, name in zip(grid, configs, inits):
+        first.setdefault(name, (job, cfg))
     per_job_train, per_init = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         for name, (job, cfg) in first.items():
             steps = max(10, cfg.train.max_steps // CALIBRATION_SHARE)
+            # an equal-compute rival's full run has its extra steps too; the calibration runs without them
+            full_steps = training_budget(cfg, load_dataset(cfg.data, torch.device("cpu")))[0].max_steps
             print(f"calibrating: {name}, {len(job_cells(cfg))} cells at {steps} steps ...", file=sys.stderr)
-            short = compose_job([*job, f"out_dir={tmp}/{name}", f"train.max_steps={steps}", "init.cache=false"])
+            short_run = [f"out_dir={tmp}/{name}", f"train.max_steps={steps}", "init.cache=false"]
+            short = compose_job([*job, *short_run, "train.match_compute=null"])
             t = time.perf_counter()
             written = run_job(short)
             wall = time.perf_counter() - t
             init = sum(r["init_cost"]["seconds"] for r in written if not r.get("init_cache_hit"))
             # train_seconds of models trained together are the shared clock divided among them
             train = sum(r["final"].get("train_seconds") or 0.0 for r in written)
-            per_job_train[name] = max(0.0, wall - init - train) + train * cfg.train.max_steps / steps
+            per_job_train[name] = max(0.0, wall - init - train) + train * full_steps / steps
             per_init[name] = init
     total, charged = 0.0, set()
     for job, name in zip(grid, inits):

@@ -215,12 +215,48 @@ def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margi
     return out
 
 
+def long_label(init: str, pretrained: str) -> str:
+    """The init label of `init` trained for `pretrained`'s passes on top of its steps (identity.init_label)."""
+    return init + ("_long" if pretrained == "autoencoder" else f"_long_{pretrained}")
+
+
+def against_longer_training(
+    ae: pd.DataFrame, g: pd.DataFrame, chosen: str, baselines, pretrained: str, confidence: float
+) -> dict:
+    """Pretraining against a rival given the pretraining's passes as extra supervised steps (the
+    equal-compute arm, e.g. lsuv_long; its cells' `extra_steps`): test accuracy, AE minus it, per seed. The
+    chosen rival's long arm where the folder has it, else the first of the row's baselines that has one;
+    {} when none does."""
+    present = set(g["init"])
+    names = [long_label(b, pretrained) for b in [chosen, *baselines]]
+    name = next((n for n in names if n in present), None)
+    if name is None:
+        return {}
+    rival = g[g["init"] == name]
+    acc = pair_by_seed(ae, rival, "test_acc")
+    c = paired_t((acc["test_acc_a"] - acc["test_acc_b"]).to_numpy(dtype=float), confidence)
+    extra = rival["extra_steps"].median() if "extra_steps" in rival else np.nan
+    return {
+        "long_rival": name,
+        "long_extra_steps": float(extra),
+        "long_n": c.n,
+        "long_diff": c.mean,
+        "long_sd": c.sd,
+        "long_lo": c.lo,
+        "long_hi": c.hi,
+        "long_p": c.p,
+    }
+
+
 def compare_rows(
     cells: pd.DataFrame, reached: pd.DataFrame, rows: list[dict], confidence: float, margin: float
 ) -> pd.DataFrame:
     """Pretraining against the better baseline of each row, per workload (dataset, model, labeled
-    fraction). A row is a dict with `activation`, `batchnorm` and `baselines` (init labels); its other
-    keys (rung, label) are copied into the output. `cells` holds each arm at its chosen learning rate,
+    fraction). A row is a dict with `activation`, `batchnorm`, `baselines` (init labels) and optionally
+    `pretrained` (the pretraining's init label, autoencoder by default; rbm); its other keys (rung,
+    label) are copied into the output. Where the folder has an equal-compute arm of the rival
+    (`against_longer_training`) the row also compares with it: long_* columns, their own Holm family.
+    `cells` holds each arm at its chosen learning rate,
     `reached` the steps, passes and seconds to the target. One Holm family over the returned rows."""
     cost = [c for c in ("steps", "passes", "seconds") if c in reached]
     df = cells.merge(reached[["cell_id", *cost]], on="cell_id", how="left")
@@ -229,10 +265,11 @@ def compare_rows(
     df = paired_accuracy(df)
     out = []
     for row in rows:
-        labels = {k: v for k, v in row.items() if k not in ("activation", "batchnorm", "baselines")}
+        labels = {k: v for k, v in row.items() if k not in ("activation", "batchnorm", "baselines", "pretrained")}
+        pretrained = row.get("pretrained", "autoencoder")
         arm = df[(df["activation"] == row["activation"]) & (df["batchnorm"] == bool(row["batchnorm"]))]
         for key, g in arm.groupby(WORKLOAD, dropna=False):
-            ae = g[g["init"] == "autoencoder"]
+            ae = g[g["init"] == pretrained]
             chosen, why = choose_rival(g, tuple(row["baselines"]))
             if ae.empty or chosen is None:
                 continue
@@ -242,11 +279,13 @@ def compare_rows(
                     **dict(zip(WORKLOAD, key)),
                     "activation": row["activation"],
                     "batchnorm": bool(row["batchnorm"]),
+                    "pretrained": pretrained,
                     "rival": chosen,
                     "rival_rule": why,
                     "n_ae": len(ae),
                     "n_rival": int((g["init"] == chosen).sum()),
                     **compare_arms(ae, g[g["init"] == chosen], confidence, margin),
+                    **against_longer_training(ae, g, chosen, row["baselines"], pretrained, confidence),
                 }
             )
     out = pd.DataFrame(out)
@@ -258,6 +297,19 @@ def compare_rows(
         outcome(Paired(r.n_pairs, r.test_acc_diff, r.sd, r.test_acc_lo, r.test_acc_hi, r.p), r.p_holm, margin, alpha)
         for r in out.itertuples()
     ]
+    if "long_p" in out:  # the equal-compute comparisons: a Holm family of their own, the same rule
+        out["long_p_holm"] = holm(out["long_p"].to_numpy(dtype=float))
+        out["long_outcome"] = [
+            outcome(
+                Paired(int(r.long_n), r.long_diff, r.long_sd, r.long_lo, r.long_hi, r.long_p),
+                r.long_p_holm,
+                margin,
+                alpha,
+            )
+            if isinstance(r.long_rival, str)
+            else ""
+            for r in out.itertuples()
+        ]
     out["small_but_real"] = [small_but_real(r, alpha) for r in out.to_dict("records")]
     out["sentence"] = [verdict_sentence(r, confidence, margin) for r in out.to_dict("records")]
     return out
@@ -294,7 +346,7 @@ def verdict(
     return out
 
 
-SAME_COMPARISON = ["dataset", "model", "labeled_fraction", "activation", "batchnorm", "rival"]
+SAME_COMPARISON = ["dataset", "model", "labeled_fraction", "activation", "batchnorm", "pretrained", "rival"]
 DECIDED = ["p_holm", "outcome", "small_but_real", "sentence"]
 
 
@@ -324,6 +376,24 @@ def cost_phrase(r: dict) -> str:
     passes = f"{fmt_ratio(r['passes_ratio'])} the rival's passes {interval}"
     seconds = f"{fmt_ratio(r['seconds_ratio'], r.get('seconds_spread'))} its wall time"
     return f"at {passes} and {seconds} to reach the target, pretraining included ({r['passes_n']} seeds)"
+
+
+def has_long(r: dict) -> bool:
+    return isinstance(r.get("long_rival"), str)
+
+
+def long_phrase(r: dict) -> str:
+    """'against lsuv_long (lsuv given the pretraining's 944 passes' worth as extra steps): **equivalent**, ...'."""
+    head = (
+        f"against {r['long_rival']} (its rival given the pretraining's passes as "
+        f"{r['long_extra_steps']:.0f} extra supervised steps): **{r['long_outcome']}**"
+    )
+    if r["long_n"] < MIN_PAIRS:
+        return f"{head}, only {r['long_n']} paired seeds"
+    return (
+        f"{head}, {r['long_diff'] * 100:+.1f} points [{r['long_lo'] * 100:+.1f}, {r['long_hi'] * 100:+.1f}] "
+        f"over {r['long_n']} seeds"
+    )
 
 
 def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
@@ -356,7 +426,8 @@ def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
     else:
         tail = detect
     cost = f"; {cost_phrase(r)}" if "passes_ratio" in r else ""
-    return f"{head}: {nums}; {tail}{cost}."
+    longer = f"; {long_phrase(r)}" if has_long(r) else ""
+    return f"{head}: {nums}; {tail}{cost}{longer}."
 
 
 def bn_interaction(cells: pd.DataFrame, v: pd.DataFrame, confidence: float) -> pd.DataFrame:

@@ -232,3 +232,31 @@ def test_datasets_module_does_not_import_the_config_module_back():
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "bench.config" not in imported and "bench.config_error" in imported
+
+
+def test_an_equal_compute_rival_is_an_arm_of_the_same_experiment_and_plain_cells_keep_their_ids():
+    """train.match_compute is an axis: lsuv_long shares its folder's settings with lsuv, and is named apart; a
+    cell without it hashes as a result written before the key existed (a config dict without it)."""
+    from bench.identity import cell_axes, cell_config, cell_id, digest, experiment_settings, semantic_config
+
+    plain, long = make_cfg(["init=lsuv"]), make_cfg(["init=lsuv_long"])
+    assert cell_axes(plain, 0)["init"] == "lsuv" and cell_axes(long, 0)["init"] == "lsuv_long"
+    assert experiment_settings(cell_config(plain, 0)) == experiment_settings(cell_config(long, 0))
+    before = cell_config(plain, 0)
+    before["train"] = {k: v for k, v in before["train"].items() if k != "match_compute"}
+    assert cell_id(plain, 0).endswith(digest(semantic_config(before)))
+    assert cell_id(long, 0) != cell_id(plain, 0)
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("train.match_compute.steps_per_layer=0", "train.match_compute.steps_per_layer"),
+        ("train.match_compute.name=lsuv", "train.match_compute.name"),
+    ],
+)
+def test_an_equal_compute_rivals_pretraining_options_are_checked_under_their_own_key(override, key):
+    with pytest.raises(ConfigError) as e:
+        validate(make_cfg(["init=lsuv_long", override]))
+    assert e.value.key == key
+    assert "autoencoder, rbm" in str(e.value) or "must be" in str(e.value)

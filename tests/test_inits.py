@@ -473,3 +473,44 @@ def test_rbm_matches_scikit_learns_bernoulli_rbm():
         assert abs(probe - theirs[2]) < 0.025, (persistent, probe, theirs)
     untrained_pl = ours(False, 0)[0]
     assert theirs[0] - untrained_pl > 10
+
+
+# ---------------------------------------------------------------- what an equal-compute rival is given
+
+
+@pytest.mark.parametrize(
+    "name,model",
+    [
+        ("autoencoder", ["model.depth=2", "model.width=32", "model.batchnorm=false"]),
+        ("autoencoder", ["model=deep_mlp", "activation=maxout"]),  # maxout: layers wider than their codes
+        ("autoencoder", ["model=cnn", "model.channels=[4,8]"]),  # convolutions: shares by output positions
+        ("rbm", ["model.depth=3", "model.width=24", "activation=sigmoid"]),
+        ("rbm", ["model.width=16", "activation=maxout", "model.batchnorm=true"]),
+    ],
+)
+def test_planned_passes_equal_what_the_pretraining_counts(digits, name, model):
+    """The budget of lsuv_long is known before anything trains: planned_passes must give exactly the passes
+    the strategy counts when it runs (its counts are checked by hand in the tests above)."""
+    from bench.inits import planned_passes
+
+    steps = ["init.steps_per_layer=5"]
+    cfg = make_cfg(["data=digits", f"init={name}", "init.cache=false", *steps, *model])
+    trained, cost, _ = initialize_model(cfg, digits, 0, CPU)
+    forward, backward = planned_passes(name, trained, digits.x_train[:1], len(digits.x_train), cfg.init)
+    assert forward == pytest.approx(cost.forward_passes) and backward == pytest.approx(cost.backward_passes)
+
+
+def test_an_equal_compute_rival_trains_its_steps_plus_the_pretrainings_passes(cfg_factory):
+    """init=lsuv_long_short: LSUV, then max_steps plus one step per two passes autoencoder_short would count on
+    this model (20 steps a layer). Checked against the autoencoder_short cell's own counted passes."""
+    small = ("data=digits", "train.max_steps=30", "model.width=16")
+    ae = cfg_factory("init=autoencoder_short", *small)
+    long = cfg_factory("init=lsuv_long_short", *small)
+    (pretrained,) = run_job(ae)
+    (rival,) = run_job(long)
+    passes = pretrained["init_cost"]["forward_passes"] + pretrained["init_cost"]["backward_passes"]
+    assert rival["axes"]["init"] == "lsuv_long" and rival["config"]["init"]["name"] == "lsuv"
+    assert rival["budget"]["matched_passes"] == pytest.approx(passes)
+    assert rival["budget"]["extra_steps"] == round(passes / 2) > 0
+    assert rival["final"]["step"] == 30 + rival["budget"]["extra_steps"] == rival["budget"]["max_steps"]
+    assert pretrained["final"]["step"] == 30 and "budget" not in pretrained

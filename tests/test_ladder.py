@@ -29,7 +29,7 @@ def ladder_jobs() -> list[list[str]]:
 
 def test_the_ladder_preset_trains_every_rung_at_two_depths_three_fractions_and_a_wide_lr_grid():
     jobs = ladder_jobs()
-    assert len(jobs) == 15 * 2 * 3
+    assert len(jobs) == 22 * 2 * 3
     cfg = make_cfg(jobs[0])
     validate(cfg)
     lrs = sorted(cfg.train.lrs)
@@ -54,19 +54,26 @@ def test_the_ladder_preset_trains_every_rung_at_two_depths_three_fractions_and_a
         assert ("deep_mlp", "relu", True, init) in axes
     for act in ("maxout", "leaky_relu"):
         assert ("deep_mlp", act, True, "lsuv") in axes and ("deep_mlp", act, True, "autoencoder") in axes
+    # the RBM stack wherever the autoencoder is tried (issue #28), and the equal-compute rival at rung 3
+    pretrained = {(m, act, bn) for m, act, bn, init in axes if init == "autoencoder"}
+    assert pretrained == {(m, act, bn) for m, act, bn, init in axes if init == "rbm"}
+    assert ("deep_mlp", "relu", True, "lsuv_long") in axes and ("mlp", "relu", True, "lsuv_long") in axes
 
 
 def test_every_arm_of_the_ladder_belongs_to_a_row_of_its_report():
-    """Each sweep arm is a baseline of some report row or the autoencoder on top of one: no arm is trained and
-    then never compared, and no row names a baseline the sweep does not train."""
+    """Each sweep arm is a baseline of some report row, a pretraining on top of one, or the equal-compute arm of a
+    row's baseline: no arm is trained and then never compared, and no row names a baseline the sweep does not
+    train."""
     cfg = make_cfg(["sweep=ladder"])
     rows = ladder.ladder_rows(cfg.report)
     arms = {(a["activation"], a["batchnorm"], a["init"]) for a in (cell_axes(make_cfg(j), 0) for j in ladder_jobs())}
     covered = set()
     for r in rows:
         covered |= {(r["activation"], r["batchnorm"], b) for b in r["baselines"]}
-        covered.add((r["activation"], r["batchnorm"], "autoencoder"))
-    assert arms == covered
+        covered.add((r["activation"], r["batchnorm"], r["pretrained"]))
+    longer = {a for a in arms if a[2].endswith("_long")}
+    assert arms - longer == covered
+    assert all((act, bn, init.removesuffix("_long")) in covered for act, bn, init in longer)
     assert [r["rung"] for r in rows] == sorted(r["rung"] for r in rows)  # the rungs in order, 0 first
 
 
@@ -225,8 +232,50 @@ def test_the_ladder_matrix_pairs_each_rung_with_its_own_baseline_and_one_holm_fa
     assert m.loc[0, "p_holm"] == pytest.approx(2 * m.loc[0, "p"])
     assert m.loc[3, "p_holm"] == pytest.approx(max(2 * m.loc[0, "p"], m.loc[3, "p"]))
     table = ladder.matrix_table(m.reset_index())
-    assert list(table.columns) == ["rung", "rung arms (baseline vs autoencoder on top)", "deep_mlp, 0.01 labeled"]
-    assert table.iloc[0, 2].startswith("+10.2 [") and table.iloc[0, 2].endswith("helps vs random")
+    assert list(table.columns) == ["rung", "rung arms (baseline)", "pretraining on top", "deep_mlp, 0.01 labeled"]
+    assert table.iloc[0, 3].startswith("+10.2 [") and table.iloc[0, 3].endswith("helps vs random")
+
+
+def test_an_rbm_row_stands_next_to_the_autoencoders_and_each_is_compared_with_longer_training():
+    """One rung (ReLU with BN against lsuv) with both pretrainings and the equal-compute arms lsuv_long (for the
+    autoencoder's passes) and lsuv_long_rbm (for the RBM's), on hand-built cells: every difference by hand."""
+    spec = []
+    accs = {"lsuv": 0.80, "autoencoder": 0.83, "rbm": 0.79, "lsuv_long": 0.82, "lsuv_long_rbm": 0.81}
+    for seed in range(5):
+        wobble = (seed % 2) / 1000  # a small spread, so that the t intervals are finite
+        for init, acc in accs.items():
+            extra = {"lsuv_long": 944, "lsuv_long_rbm": 300}.get(init, 0)
+            spec.append(
+                dict(init=init, test_acc=acc + (wobble if init in ("autoencoder", "rbm") else 0), extra_steps=extra)
+            )
+            spec[-1].update(seed=seed, cell_id=f"{init}-{seed}")
+    base = dict(dataset="d", model="mlp", labeled_fraction=0.01, lr=0.1, status="ok", activation="relu")
+    cells = pd.DataFrame([{**base, "batchnorm": True, "final_val_acc": 0.5, **c} for c in spec])
+    reached = pd.DataFrame({"cell_id": cells["cell_id"], "steps": 100.0, "passes": 200.0, "seconds": 1.0})
+    report = OmegaConf.create(
+        {
+            "confidence": 0.95,
+            "equivalence_margin": 1.0,
+            "ladder": [{"rung": 3, "label": "fast", "activation": "relu", "batchnorm": True, "baselines": ["lsuv"]}],
+        }
+    )
+    m = ladder.ladder_matrix(cells, reached, report).set_index("pretrained")
+    assert list(m.index) == ["autoencoder", "rbm"] and set(m["rival"]) == {"lsuv"}
+    assert m.loc["autoencoder", "test_acc_diff"] == pytest.approx(0.0304)  # 0.83 + 0.4/1000 on average - 0.80
+    assert m.loc["rbm", "test_acc_diff"] == pytest.approx(-0.0096)
+    # each pretraining against the rival given its own passes as extra steps
+    assert m.loc["autoencoder", "long_rival"] == "lsuv_long" and m.loc["rbm", "long_rival"] == "lsuv_long_rbm"
+    assert m.loc["autoencoder", "long_diff"] == pytest.approx(0.0104)
+    assert m.loc["rbm", "long_diff"] == pytest.approx(-0.0196)
+    assert m.loc["autoencoder", "long_extra_steps"] == 944
+    # one Holm family of the two equal-compute comparisons, the same rule: +1.0 [..] straddles the margin
+    low, high = sorted(m["long_p"])
+    assert sorted(m["long_p_holm"]) == pytest.approx([2 * low, max(2 * low, high)])
+    assert m.loc["rbm", "long_outcome"] == "hurts" and m.loc["autoencoder", "outcome"] == "helps"
+    table = ladder.matrix_table(m.reset_index())
+    assert list(table["pretraining on top"]) == ["autoencoder", "rbm"]
+    longer = ladder.longer_training_table(m.reset_index())
+    assert len(longer) == 2 and "vs lsuv_long (+944 steps)" in longer.iloc[0]["against the rival trained as long"]
 
 
 def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_and_the_lr_edges(tmp_path):
@@ -289,7 +338,7 @@ def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_
     assert "The last **helps** is at rung 0" in text and "stopped paying there" in text
     assert (tmp_path / "ladder_effects.png").stat().st_size > 10_000
     matrix = sections[0].tables[0][1]
-    assert matrix.shape == (3, 2 + 4) and "helps vs random" in matrix.iloc[0]["deep_mlp, 0.01 labeled"]
+    assert matrix.shape == (3, 3 + 4) and "helps vs random" in matrix.iloc[0]["deep_mlp, 0.01 labeled"]
     claims = sections[1].tables[0][1].set_index("claim")
     # ReLU (20 steps) against sigmoid (60 steps), seed by seed: 3x fewer steps
     relu = claims.loc["a non-saturating activation (ReLU) converges faster than sigmoid"]

@@ -14,7 +14,7 @@ import time
 import torch
 from torch import nn
 
-from bench.config import INITS, ConfigError
+from bench.config import INITS, MATCHABLE_INITS, ConfigError
 from bench.device import sync
 from bench.inits.base import InitCost
 
@@ -39,6 +39,15 @@ def strategy_code_version(name: str) -> int:
     return int(getattr(importlib.import_module(STRATEGIES[name]), "CODE_VERSION", 1))
 
 
+def planned_passes(name: str, model: nn.Module, x: torch.Tensor, n_pool: int, cfg) -> tuple[float, float]:
+    """(forward, backward) passes the strategy `name` would count on `model` with an unlabeled pool of
+    `n_pool` inputs like `x`, without running it: what an equal-compute rival is given
+    (train.match_compute). Only strategies whose cost is fixed by their config have it (MATCHABLE_INITS)."""
+    if name not in MATCHABLE_INITS:
+        raise ConfigError("train.match_compute.name", name, "allowed values are " + ", ".join(MATCHABLE_INITS))
+    return importlib.import_module(STRATEGIES[name]).planned_passes(model, x, n_pool, cfg)
+
+
 def run_init(name: str, model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:
     initialize = get_strategy(name)
     device = next(model.parameters()).device
@@ -50,4 +59,4 @@ def run_init(name: str, model: nn.Module, unlabeled, cfg, generator: torch.Gener
     return cost
 
 
-__all__ = ["InitCost", "STRATEGIES", "get_strategy", "run_init", "strategy_code_version"]
+__all__ = ["InitCost", "STRATEGIES", "get_strategy", "planned_passes", "run_init", "strategy_code_version"]

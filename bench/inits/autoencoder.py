@@ -151,6 +151,24 @@ def pretrain_block(
     }
 
 
+def held_out_size(n_pool: int) -> int:
+    return max(1, n_pool // 10)
+
+
+def planned_passes(model: Net, x: torch.Tensor, n_pool: int, cfg) -> tuple[float, float]:
+    """The forward and backward passes `initialize` counts, without training: they depend only on the
+    layers' shares of a pass and the step count (no early stop), so an equal-compute rival
+    (train.match_compute) knows its budget before it starts. `x`: one input. tests/test_inits.py checks
+    it against what `initialize` counts."""
+    shares = forward_shares(model, x)
+    forward = backward = 0.0
+    for block in model.blocks:
+        below, coder = share_upto(shares, block.layer, inclusive=False), 2 * shares[block.layer]
+        forward += (below + coder) + cfg.steps_per_layer * (below + coder) + coder  # before, steps, after
+        backward += cfg.steps_per_layer * coder
+    return forward, backward
+
+
 def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCost:
     cost = InitCost()
     apply_scheme(model, cfg.base_scheme, cfg.std, generator)  # the random start pretraining moves from
@@ -158,7 +176,7 @@ def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCo
     device = x.device
     device_gen = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
     order = torch.randperm(len(x), generator=device_gen, device=device)
-    n_held = max(1, len(x) // 10)
+    n_held = held_out_size(len(x))
     held_out, train_x = x[order[:n_held]], x[order[n_held:]]
     shares = forward_shares(model, x)  # one example: not counted
     # Masking writes "off": the background for the inputs (as the first block sees them), 0 for codes.

@@ -146,6 +146,30 @@ def activation_note(model: Net) -> str | None:
     )
 
 
+def layer_shares(model: Net, x: torch.Tensor) -> list[float]:
+    """Each RBM's multiply-adds per example (visible x hidden) as a share of a network forward pass."""
+    total = sum(layer_macs(model, x).values())
+    visible, shares = x[:1].flatten(1).shape[1], []
+    for block in model.blocks:
+        hidden = code_channels(block)
+        shares.append(visible * hidden / total)
+        visible = hidden
+    return shares
+
+
+def planned_passes(model: Net, x: torch.Tensor, n_pool: int, cfg) -> tuple[float, float]:
+    """The forward and backward passes `initialize` counts, without training (they depend only on the
+    layer sizes and the update count): an equal-compute rival's budget (train.match_compute). `x`: one
+    input. tests/test_inits.py checks it against what `initialize` counts."""
+    shares = layer_shares(model, x)
+    forward = backward = 0.0
+    for i, share in enumerate(shares):
+        forward += cfg.steps_per_layer * (1 + 2 * cfg.cd_steps) * share + 2 * 2 * share  # updates, measurements
+        forward += share if i + 1 < len(shares) else 0.0  # the pool turned into the next RBM's visibles
+        backward += cfg.steps_per_layer * share
+    return forward, backward
+
+
 @torch.no_grad()
 def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCost:
     if not model.flatten_input or not all(isinstance(b.layer, nn.Linear) for b in model.blocks):
@@ -154,7 +178,7 @@ def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCo
     x = unlabeled.x.flatten(1)
     device = x.device
     device_gen = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-    total = sum(layer_macs(model, unlabeled.x).values())  # one example: not counted
+    shares = layer_shares(model, unlabeled.x[:1])  # one example: not counted
 
     codes, lo, inv = scale_to_unit(x)
     order = torch.randperm(len(x), generator=device_gen, device=device)
@@ -162,8 +186,7 @@ def initialize(model: Net, unlabeled, cfg, generator: torch.Generator) -> InitCo
     held, train = order[:n_held], order[n_held:]
     layers = []
     for i, block in enumerate(model.blocks):
-        n_hidden = code_channels(block)
-        share = codes.shape[1] * n_hidden / total  # the RBM's multiply-adds per example, a share of a forward pass
+        n_hidden, share = code_channels(block), shares[i]
         rbm = new_rbm(codes.shape[1], n_hidden, cfg.weight_std, device_gen)
         before = rbm.reconstruction_error(codes[held])
         train_rbm(rbm, codes[train], cfg, device_gen, cost, share)

@@ -117,8 +117,22 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
         for o, n in zip(v["outcome"], v["settle_seeds"])
     ]
     t["cost to the target, AE/rival (passes; wall time)"] = [cost_cell(r) for r in v.to_dict("records")]
+    if "long_rival" in v and v["long_rival"].notna().any():
+        t["against the rival trained as long (AE minus it, points)"] = [long_cell(r) for r in v.to_dict("records")]
     t["per-seed differences (points)"] = [" ".join(f"{d * 100:+.1f}" for d in ds) for ds in v["diffs"]]
     return t
+
+
+def long_cell(r: dict) -> str:
+    """The equal-compute comparison of a verdict or ladder row: word, difference and interval, and which arm."""
+    if not verdicts.has_long(r):
+        return "no equal-compute arm in this folder"
+    if r["long_n"] < verdicts.MIN_PAIRS:
+        return f"{r['long_outcome']}: {r['long_n']} paired seeds (vs {r['long_rival']})"
+    return (
+        f"{r['long_outcome']} {points(r['long_diff'], r['long_lo'], r['long_hi'])} vs {r['long_rival']} "
+        f"(+{r['long_extra_steps']:.0f} steps)"
+    )
 
 
 def protocol(cells: pd.DataFrame, all_cells: pd.DataFrame, v: pd.DataFrame) -> str:
@@ -219,6 +233,14 @@ def verdict_section(
         "seeds). The intervals cover the seeds (labeled subsets, inits, batch orders), not the test set, which "
         "is fixed by `data.seed`.",
     ]
+    if "long_rival" in v and v["long_rival"].notna().any():
+        sec.text.append(
+            "Equal compute: does pretraining beat simply training longer? The rival's `_long` arm (e.g. "
+            "`init=lsuv_long`) trains for its steps plus one supervised step per two passes (a forward and a "
+            "backward) that the pretraining spends on this network, so both arms spend the same passes; it "
+            "chooses its own learning rate on validation like every arm. Those comparisons are a Holm family of "
+            "their own, decided by the same rule."
+        )
     for (dataset, model, act), g in v.groupby(["dataset", "model", "activation"]):
         sec.text.append(f"**{dataset} {model}, {act}:**")
         sec.text += [f"- {s}" for s in g.sort_values("labeled_fraction")["sentence"]]

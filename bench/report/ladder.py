@@ -16,21 +16,28 @@ from bench import verdict as verdicts
 from bench.report.fmt import fmt_ratio, fmt_ratio_interval
 from bench.report.sections import Section, points
 
+# The pretrainings tried on top of each rung (init labels), each a matrix row of its own where the folder
+# has its cells: greedy autoencoders (Bengio et al. 2007) and RBM stacks (Hinton et al. 2006).
+PRETRAININGS = ("autoencoder", "rbm")
+
 
 def ladder_rows(report_cfg) -> list[dict]:
-    """The configured rows as plain dicts, in the config's order (the order of the rungs)."""
+    """The configured rows as plain dicts, in the config's order (the order of the rungs), each once per
+    pretraining in PRETRAININGS (compare_rows skips a pretraining without cells)."""
     rows = []
     for i, r in enumerate(report_cfg.ladder or []):
-        rows.append(
-            {
-                "row": i,
-                "rung": int(r.rung),
-                "label": str(r.label),
-                "activation": str(r.activation),
-                "batchnorm": bool(r.batchnorm),
-                "baselines": list(r.baselines),
-            }
-        )
+        for j, pretrained in enumerate(PRETRAININGS):
+            rows.append(
+                {
+                    "row": i * len(PRETRAININGS) + j,
+                    "rung": int(r.rung),
+                    "label": str(r.label),
+                    "activation": str(r.activation),
+                    "batchnorm": bool(r.batchnorm),
+                    "baselines": list(r.baselines),
+                    "pretrained": pretrained,
+                }
+            )
     return rows
 
 
@@ -45,9 +52,30 @@ def matrix_table(m: pd.DataFrame) -> pd.DataFrame:
     m = m.assign(entry=[_entry(r) for r in m.to_dict("records")])
     m["column"] = [f"{model}, {f:g} labeled" for model, f in zip(m["model"], m["labeled_fraction"])]
     order = m.sort_values(["model", "labeled_fraction"])["column"].drop_duplicates().tolist()
-    t = m.pivot_table(index=["row", "rung", "label"], columns="column", values="entry", aggfunc="first")
+    t = m.pivot_table(index=["row", "rung", "label", "pretrained"], columns="column", values="entry", aggfunc="first")
     t = t.reindex(columns=order).fillna("no cells").reset_index().drop(columns="row")
-    return t.rename(columns={"label": "rung arms (baseline vs autoencoder on top)"})
+    return t.rename(columns={"label": "rung arms (baseline)", "pretrained": "pretraining on top"})
+
+
+def longer_training_table(m: pd.DataFrame) -> pd.DataFrame:
+    """The matrix entries whose folder has an equal-compute arm of the rival: pretraining against the
+    rival given the pretraining's passes as extra supervised steps."""
+    from bench.report.build import long_cell
+
+    if "long_rival" not in m:
+        return pd.DataFrame()
+    rows = m[m["long_rival"].notna()]
+    return pd.DataFrame(
+        {
+            "rung": rows["rung"],
+            "rung arms (baseline)": rows["label"],
+            "pretraining": rows["pretrained"],
+            "model": rows["model"],
+            "labeled fraction": rows["labeled_fraction"],
+            "against the same rival": [_entry(r) for r in rows.to_dict("records")],
+            "against the rival trained as long": [long_cell(r) for r in rows.to_dict("records")],
+        }
+    )
 
 
 def _entry(r: dict) -> str:
@@ -61,13 +89,13 @@ def _entry(r: dict) -> str:
     return f"{points(r['test_acc_diff'], r['test_acc_lo'], r['test_acc_hi'])} {word} vs {r['rival']}{note}"
 
 
-def positive_control(m: pd.DataFrame) -> tuple[bool, list[str]]:
-    """Does rung 0 show the published direction? For some rung-0 activation, all three: pretraining helps
-    on the deep net at the fewest labels ('helps'), its effect there is larger than at the most labels,
-    and larger than on the shallow net at the fewest labels (each comparison within that activation).
+def positive_control(m: pd.DataFrame, pretrained: str = "autoencoder") -> tuple[bool, list[str]]:
+    """Does rung 0 show the published direction for `pretrained`? For some rung-0 activation, all three:
+    pretraining helps on the deep net at the fewest labels ('helps'), its effect there is larger than at the most
+    labels, and larger than on the shallow net at the fewest labels (each comparison within that activation).
     Returns (it holds, one line per activation with its numbers). Point estimates decide the two 'larger
     than' checks; their intervals are in the matrix."""
-    r0 = m[m["rung"] == 0]
+    r0 = m[(m["rung"] == 0) & (m["pretrained"] == pretrained)] if "pretrained" in m else m[m["rung"] == 0]
     if r0.empty:
         return False, ["rung 0 has no paired cells: the control could not be computed"]
     models = sorted(r0["model"].unique(), key=lambda x: (x != "deep_mlp", x))  # the deep net first
@@ -120,7 +148,7 @@ def stopped_paying(m: pd.DataFrame) -> str:
     where = ", ".join(
         sorted(
             {
-                f"{r.model} at {r.labeled_fraction:g} labeled ({r.label})"
+                f"{r.model} at {r.labeled_fraction:g} labeled ({r.label}, {getattr(r, 'pretrained', 'autoencoder')})"
                 for r in helps[helps["rung"] == last].itertuples()
             }
         )
@@ -218,6 +246,8 @@ def ladder_sections(
         sec.text.append("Not computable: no rung has both its baseline and autoencoder cells.")
         return [sec], m
     ok, checks = positive_control(m)
+    if "pretrained" in m and (m["pretrained"] == "rbm").any():  # shown beside the autoencoder's, not deciding
+        checks += [f"RBM, {line}" for line in positive_control(m, "rbm")[1]]
     m["flagged"] = not ok
     if ok:
         sec.text.append("**Positive control reproduced:** at rung 0 the harness sees the published effect.")
@@ -230,13 +260,24 @@ def ladder_sections(
     sec.text += [f"- {c}" for c in checks]
     sec.text.append(stopped_paying(m))
     sec.text.append(
-        "Each entry: test accuracy, autoencoder pretraining minus the row's better baseline (chosen on median "
+        "Each entry: test accuracy, the pretraining (autoencoder or RBM stack) minus the row's better baseline "
+        "(chosen on median "
         f"validation accuracy), in points with its paired t {conf:.0%} interval over seeds, and the outcome word "
         f"(equivalent: the whole interval within ±{margin * 100:g} points; helps/hurts: Holm-adjusted over all "
         f"{len(m)} entries and reaching past the margin). Every arm at its own best learning rate."
     )
-    sec.tables.append(("Ladder matrix (points, AE minus baseline)", matrix_table(m)))
-    sec.images += plots.ladder_effects(m, margin, conf, plots_dir)
+    sec.tables.append(("Ladder matrix (points, pretraining minus baseline)", matrix_table(m)))
+    # the figure's rows name their pretraining where an RBM row stands beside the autoencoder's
+    named = [lbl if p == "autoencoder" else f"{lbl} (RBM)" for lbl, p in zip(m["label"], m["pretrained"])]
+    sec.images += plots.ladder_effects(m.assign(label=named), margin, conf, plots_dir)
+    longer = longer_training_table(m)
+    if not longer.empty:
+        sec.text.append(
+            "Equal compute: where the folder has the rival's `_long` arm (trained for its steps plus one step per "
+            "two passes the pretraining spends), pretraining is also compared with it: does it beat simply "
+            "training longer? Those comparisons are a Holm family of their own."
+        )
+        sec.tables.append(("Pretraining against the rival trained as long", longer))
 
     claims = Section("The seed's claims, measured")
     claims.tables.append(("Claims", claims_table(cells, reached, m, conf)))
