@@ -194,29 +194,26 @@ def test_a_sweeps_jobs_compose_as_hydra_composes_them():
 
 
 def test_full_preset_runs_the_rbm_arm_on_the_mlp_and_refuses_it_on_the_cnn():
-    """sweep=full is a CNN grid and init=rbm pretrains fully connected layers only: the command in full.yaml's
-    comment puts the RBM among the arms of the same grid on the MLP; on the CNN it is refused before any work."""
+    """sweep=full is a CNN grid and init=rbm pretrains fully connected layers only: sweep=full_mlp is the same
+    grid on the MLP with the RBM among the inits; on the CNN the RBM is refused before any work."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     from bench.sweep import JobComposer, expand_grid
 
-    text = (ROOT / "bench" / "conf" / "sweep" / "full.yaml").read_text()
-    documented = "bench sweep=full model=mlp init=random,lsuv,krahenbuhl,autoencoder,rbm name=full_mlp"
-    assert documented in text
-    task = documented.split()[2:]
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="bench.conf", version_base="1.3"):
-        config = compose(config_name="config", overrides=["sweep=full"], return_hydra_config=True)
-        config.hydra.overrides.task = task
+        full = expand_grid(compose(config_name="config", overrides=["sweep=full"], return_hydra_config=True))
+        config = compose(config_name="config", overrides=["sweep=full_mlp"], return_hydra_config=True)
         jobs = expand_grid(config)
         rbm_jobs = [job for job in jobs if "init=rbm" in job]
-        assert len(jobs) == 630 and len(rbm_jobs) == 126
+        assert len(full) == 504 and len(jobs) == 630 and len(rbm_jobs) == 126
         compose_job = JobComposer(config)
         for data in ("mnist", "fashion_mnist", "cifar10"):
             cfg = compose_job(next(job for job in rbm_jobs if f"data={data}" in job))
             validate(cfg)
             assert (cfg.model.name, cfg.init.name, cfg.name) == ("mlp", "rbm", "full_mlp")
+            assert list(cfg.train.lrs) == [0.01, 0.03, 0.1] and cfg.train.max_steps == 5000  # full's protocol
     GlobalHydra.instance().clear()
     with pytest.raises(ConfigError) as e:
         validate(make_cfg(["sweep=full", "init=rbm"]))

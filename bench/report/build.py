@@ -159,8 +159,20 @@ def protocol(cells: pd.DataFrame, all_cells: pd.DataFrame, v: pd.DataFrame) -> s
         f"steps); learning rates {lrs}, each arm at its best on median validation accuracy ({chosen_text}); "
         f"{cells['seed'].nunique()} seeds, each drawing its own labeled subset, init and batch order; the test set "
         f"fixed by data.seed (the intervals do not include test-set sampling). Init settings: {init_settings}. "
-        f"The verdict speaks for {scope} only."
+        f"{long_protocol(cells)}The verdict speaks for {scope} only."
     )
+
+
+def long_protocol(cells: pd.DataFrame) -> str:
+    """What the equal-compute arms trained for, per model ('' when the folder has none)."""
+    if "extra_steps" not in cells:
+        return ""
+    long = cells[cells["extra_steps"].fillna(0) > 0]
+    if long.empty:
+        return ""
+    per = long.groupby(["init", "model"])[["max_steps", "extra_steps"]].median()
+    parts = [f"{i} on {m}: {t:.0f} steps ({e:.0f} for the pretraining's passes)" for (i, m), (t, e) in per.iterrows()]
+    return f"Equal-compute arms: {'; '.join(parts)}. "
 
 
 def lr_edge_section(all_cells: pd.DataFrame) -> Section:
