@@ -297,16 +297,18 @@ def test_compare_calls_a_small_difference_compatible_with_equivalent():
 
 
 def test_one_comparison_takes_the_word_and_p_of_the_larger_family_it_belongs_to():
+    where = dict(dataset="d", model="m", activation="relu", batchnorm=True, pretrained="autoencoder", rival="lsuv")
     v = pd.DataFrame(
         [
-            dict(dataset="d", model="m", labeled_fraction=0.01, activation="relu", batchnorm=True, rival="lsuv")
-            | dict(p_holm=0.024, outcome="helps", small_but_real=False, sentence="own"),
-            dict(dataset="d", model="m", labeled_fraction=1.0, activation="relu", batchnorm=True, rival="lsuv")
-            | dict(p_holm=0.5, outcome="inconclusive", small_but_real=False, sentence="own"),
+            where | dict(labeled_fraction=0.01, p_holm=0.024, outcome="helps", small_but_real=False, sentence="own"),
+            where
+            | dict(labeled_fraction=1.0, p_holm=0.5, outcome="inconclusive", small_but_real=False, sentence="own"),
         ]
     )
     family = v.iloc[:1].assign(p_holm=0.084, outcome="inconclusive", sentence="matrix")
-    out = verdicts.adopt(v, family, "the ladder's matrix")
+    # the RBM's entry of the same workload and rival in that family is another comparison: never adopted
+    rbm = v.iloc[1:].assign(pretrained="rbm", p_holm=0.001, outcome="hurts", sentence="rbm")
+    out = verdicts.adopt(v, pd.concat([family, rbm]), "the ladder's matrix")
     assert list(out["p_holm"]) == [0.084, 0.5] and list(out["outcome"]) == ["inconclusive", "inconclusive"]
     assert list(out["holm_family"]) == ["the ladder's matrix", "the verdict's rows"]
 

@@ -373,3 +373,26 @@ def test_a_report_of_any_folder_is_written_and_says_what_it_could_not_compute(sm
     tables = "\n".join(line for line in report.splitlines() if line.startswith("|"))
     for bad in (" inf", "[inf", "inf]", " nan", "nan "):
         assert bad not in tables.lower(), (case, bad)
+
+
+def test_a_sweep_with_the_equal_compute_rival_reports_pretraining_against_training_longer(tmp_path):
+    """The smoke grid with BatchNorm, LSUV, autoencoder_short and lsuv_long_short (LSUV given autoencoder_short's
+    passes as extra steps): the report's verdict has the equal-compute column and sentence, and its protocol
+    says how long the long arm trained, from its cells' own budgets."""
+    r = run_bench(
+        "sweep=smoke",
+        "init=lsuv,autoencoder_short,lsuv_long_short",
+        "model.batchnorm=true",
+        "n_seeds=3",  # a comparison needs 3 paired seeds
+        f"results_root={tmp_path}",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    cells = results_of(tmp_path / "smoke")
+    long = [c for c in cells.values() if c["axes"]["init"] == "lsuv_long"]
+    assert len(long) == 6 and all(c["final"]["step"] == 40 + c["budget"]["extra_steps"] for c in long)
+    extra = long[0]["budget"]["extra_steps"]
+    report = (tmp_path / "smoke" / "report.md").read_text()
+    assert "against the rival trained as long (AE minus it, points)" in report
+    assert f"vs lsuv_long (+{extra} steps)" in report
+    assert f"Equal-compute arms: lsuv_long on mlp: {40 + extra} steps ({extra} for the pretraining's passes)." in report
+    assert "against lsuv_long (its rival given the pretraining's passes as" in report
