@@ -259,19 +259,30 @@ def speedups(
 def performance_profiles(
     reached: pd.DataFrame, cells: pd.DataFrame, taus: np.ndarray = np.linspace(1, 4, 61)
 ) -> pd.DataFrame:
-    """AlgoPerf-style profiles: per strategy, the share of workloads whose median steps-to-target is
-    within tau of the best strategy's on that workload (tau from 1 to 4; never reached counts as inf).
-    A workload here is (dataset, model, labeled fraction); a strategy is (init, activation, batchnorm)."""
-    df = reached.merge(cells[["cell_id", *GROUP]], on="cell_id")
-    t = df.groupby(GROUP, dropna=False)["steps"].apply(lambda s: censored_median(s.to_numpy())).reset_index()
-    best = t.groupby(WORKLOAD, dropna=False)["steps"].transform("min")
+    """AlgoPerf-style profiles within each workload (dataset, model, labeled fraction), its seeds the problems:
+    per strategy (init, activation, batchnorm), the share of the workload's seeds on which its steps-to-target
+    are within tau of the fastest strategy's at that same seed (tau from 1 to 4; never reached counts as inf,
+    and so does a seed the strategy has no cell for). A seed draws the same labeled subset and batch order for
+    every strategy, so the fastest at a seed is a fair yardstick. Never pooled over workloads: workloads of
+    different difficulty would blend into one curve that describes none of them. Columns: WORKLOAD, STRATEGY,
+    tau, share, seeds (the workload's seed count)."""
+    df = reached.merge(cells[["cell_id", *GROUP, "seed"]], on="cell_id")
+    steps = df["steps"].to_numpy(float)
+    best = df.groupby(WORKLOAD + ["seed"], dropna=False)["steps"].transform("min").to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        t["ratio"] = np.where(np.isfinite(best), t["steps"] / best, np.inf)
-    n_workloads = t[WORKLOAD].drop_duplicates().shape[0]
+        # equal steps are a ratio of 1 even at step 0 (0 / 0); a never-reached cell is never within tau
+        df["ratio"] = np.where(~np.isfinite(steps), np.inf, np.where(steps == best, 1.0, steps / best))
+    seeds = df.groupby(WORKLOAD, dropna=False)["seed"].nunique()
     rows = []
-    for key, g in t.groupby(STRATEGY, dropna=False):
+    for key, g in df.groupby(GROUP, dropna=False):
+        n = int(seeds.loc[key[: len(WORKLOAD)]])
         for tau in taus:
             rows.append(
-                {**dict(zip(STRATEGY, key)), "tau": float(tau), "share": float((g["ratio"] <= tau).sum() / n_workloads)}
+                {
+                    **dict(zip(GROUP, key)),
+                    "tau": float(tau),
+                    "share": float((g["ratio"] <= tau).sum() / n),
+                    "seeds": n,
+                }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*GROUP, "tau", "share", "seeds"])

@@ -95,21 +95,34 @@ def test_best_lr_is_chosen_on_validation_not_test():
     assert sorted(metrics.best_lr(cells)["cell_id"]) == ["x", "y"]
 
 
-def test_performance_profile_shares():
-    # workload w1: A 100 steps, B 200 -> ratios 1, 2 ; workload w2: A 300, B 100 -> 3, 1
-    spec, steps = [], {}
-    for w, (a, b) in {0.1: (100, 200), 1.0: (300, 100)}.items():
-        spec += [
-            {"cell_id": f"A{w}", "labeled_fraction": w, "init": "lsuv"},
-            {"cell_id": f"B{w}", "labeled_fraction": w, "init": "random"},
-        ]
-        steps.update({f"A{w}": a, f"B{w}": b})
+def test_performance_profiles_are_per_workload_with_its_seeds_as_the_problems():
+    # workload 1.0: seed 0 A 100, B 200 -> ratios 1, 2; seed 1 A 300, B 100 -> 3, 1
+    # workload 0.1: seed 0 A 50, B never; seed 1 A 50, B 50 -> A 1, 1; B inf, 1
+    # Pooled over the two workloads A would read 0.75 at tau 1; per workload it reads 0.5 and 1.0.
+    steps = {
+        (1.0, "lsuv", 0): 100,
+        (1.0, "random", 0): 200,
+        (1.0, "lsuv", 1): 300,
+        (1.0, "random", 1): 100,
+        (0.1, "lsuv", 0): 50,
+        (0.1, "random", 0): np.inf,
+        (0.1, "lsuv", 1): 50,
+        (0.1, "random", 1): 50,
+    }
+    spec = [
+        {"cell_id": f"{init}{w}s{seed}", "labeled_fraction": w, "init": init, "seed": seed} for w, init, seed in steps
+    ]
     cells, _ = make(spec, {})
-    reached = pd.DataFrame({"cell_id": list(steps), "steps": [float(v) for v in steps.values()]})
+    reached = pd.DataFrame(
+        {"cell_id": [f"{i}{w}s{s}" for w, i, s in steps], "steps": [float(v) for v in steps.values()]}
+    )
     p = metrics.performance_profiles(reached, cells, taus=np.array([1.0, 2.0, 3.0]))
-    share = {(r.init, r.tau): r.share for r in p.itertuples()}
-    assert share[("lsuv", 1.0)] == 0.5 and share[("lsuv", 2.0)] == 0.5 and share[("lsuv", 3.0)] == 1.0
-    assert share[("random", 1.0)] == 0.5 and share[("random", 2.0)] == 1.0
+    share = {(r.labeled_fraction, r.init, r.tau): r.share for r in p.itertuples()}
+    assert share[(1.0, "lsuv", 1.0)] == 0.5 and share[(1.0, "lsuv", 2.0)] == 0.5 and share[(1.0, "lsuv", 3.0)] == 1.0
+    assert share[(1.0, "random", 1.0)] == 0.5 and share[(1.0, "random", 2.0)] == 1.0
+    assert share[(0.1, "lsuv", 1.0)] == 1.0
+    assert share[(0.1, "random", 3.0)] == 0.5  # the seed it never reached the target counts against it
+    assert set(p["seeds"]) == {2}
 
 
 def verdict_cells(ae_acc, rival_acc, ae_steps, rival_steps, ae_seeds=None, rival_seeds=None, margin=0.01):

@@ -74,7 +74,7 @@ def test_smoke_sweep_writes_the_report_and_a_rerun_resumes_without_recomputing(s
         "cells.csv",
         "cells.parquet",
         "curves.parquet",
-        "plots/performance_profiles.png",
+        "plots/profiles_digits_mlp.png",  # one figure per dataset and model, a column per labeled fraction
         "plots/init_cost.png",
     ]:
         assert (shared / name).exists(), name

@@ -282,7 +282,7 @@ def verdict_section(
                 ),
             )
         )
-    sec.images += plots.forest(v, margin, conf, plots_dir)
+    sec.lead += plots.forest(v, margin, conf, plots_dir)  # the headline figure, above the words it pictures
     t = verdict_table(both, conf)
     t.insert(5, "chosen", ["yes" if c else "" for c in both["chosen"]])
     t.insert(6, "why", both["rival_rule"].where(both["chosen"], ""))
@@ -445,8 +445,9 @@ def analysis_sections(
     sec = Section("Learning curves, profiles and init cost")
     prof = metrics.performance_profiles(head_reached, cells)
     sec.text.append(
-        f"Performance profiles over workloads (dataset x model x labeled fraction) for '{headline.name}': "
-        "the share of workloads on which a strategy is within tau of the fastest (AlgoPerf)."
+        f"Performance profiles for '{headline.name}', one per workload (dataset x model x labeled fraction), "
+        "its seeds the problems: the share of seeds on which a strategy reached the target within tau times "
+        "the steps of the fastest strategy at that seed (AlgoPerf's profile, never pooled over workloads)."
     )
     sec.images += plots.profiles(prof, headline.name, plots_dir)
     sec.images += plots.init_cost(all_cells[all_cells["status"] != "failed"], plots_dir)
@@ -470,6 +471,10 @@ def analysis_sections(
             "one forward and one backward pass",
             cost,
         )
+    )
+    sec.text.append(
+        "Learning curves per workload: validation accuracy and training loss, the mean over seeds with a band "
+        "from the lowest to the highest seed at each evaluation, every arm at its chosen learning rate."
     )
     sec.images += plots.learning_curves(curves, cells, plots_dir)
     sections.append(sec)
@@ -535,6 +540,7 @@ def render_markdown(title: str, sections: list[Section], out_dir: Path) -> str:
     ]
     for s in sections:
         parts.append(f"## {s.title}")
+        parts += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in s.lead]
         parts += s.text
         parts += [f"![{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in s.images]  # figures, then details
         for caption, t in s.tables:
@@ -556,6 +562,8 @@ img { max-width: 100%; } nav ol { columns: 2; }
 </ol></nav>
 {% for s in sections %}
 <h2 id="s{{ loop.index }}">{{ s.title }}</h2>
+{% for image in s.lead %}<figure><img alt="{{ image.alt }}" src="data:image/png;base64,{{ image.data }}"></figure>
+{% endfor %}
 {% for block in s.blocks %}{% if block.bullets %}<ul>{% for item in block.bullets %}<li>{{ item }}</li>{% endfor %}</ul>
 {% else %}<p>{{ block.text }}</p>
 {% endif %}{% endfor %}
@@ -589,6 +597,10 @@ def _blocks(lines: list[str]) -> list[dict]:
     return out
 
 
+def _embedded(p: Path) -> dict:
+    return {"alt": p.stem, "data": base64.b64encode(p.read_bytes()).decode()}
+
+
 def render_html(title: str, sections: list[Section]) -> str:
     """One self-contained page: the figures embedded, a table of contents, the tables as pandas writes them."""
     return HTML_TEMPLATE.render(
@@ -597,7 +609,8 @@ def render_html(title: str, sections: list[Section]) -> str:
             {
                 "title": s.title,
                 "blocks": _blocks(s.text),
-                "images": [{"alt": p.stem, "data": base64.b64encode(p.read_bytes()).decode()} for p in s.images],
+                "lead": [_embedded(p) for p in s.lead],
+                "images": [_embedded(p) for p in s.images],
                 "tables": [(c, Markup(t.to_html(index=False, na_rep=""))) for c, t in s.tables],
             }
             for s in sections

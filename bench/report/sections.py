@@ -15,6 +15,8 @@ class Section:
     text: list[str] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    # a section's headline figure, shown under its title before the text: the picture a reader meets first
+    lead: list[Path] = field(default_factory=list)
 
 
 def points(d: float, lo: float, hi: float) -> str:
