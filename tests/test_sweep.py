@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -373,6 +374,9 @@ def test_a_report_of_any_folder_is_written_and_says_what_it_could_not_compute(sm
     tables = "\n".join(line for line in report.splitlines() if line.startswith("|"))
     for bad in (" inf", "[inf", "inf]", " nan", "nan "):
         assert bad not in tables.lower(), (case, bad)
+    # every case keeps some cell that trained: its workloads' learning curves are drawn, one file each
+    curves = sorted(p.name for p in (folder / "plots").glob("curves_*.png"))
+    assert curves and set(curves) <= {"curves_digits_mlp_f0.1.png", "curves_digits_mlp_f1.png"}, (case, curves)
 
 
 def test_a_sweep_with_the_equal_compute_rival_reports_pretraining_against_training_longer(tmp_path):
@@ -396,3 +400,33 @@ def test_a_sweep_with_the_equal_compute_rival_reports_pretraining_against_traini
     assert f"vs lsuv_long (+{extra} steps)" in report
     assert f"Equal-compute arms: lsuv_long on mlp: {40 + extra} steps ({extra} for the pretraining's passes)." in report
     assert "against lsuv_long (its rival given the pretraining's passes as" in report
+
+
+@SAME_WORKER
+@pytest.mark.slow
+def test_the_headline_forest_is_the_first_image_of_the_report(smoke_sweep, tmp_path):
+    """With pretraining in the grid, the verdict's forest plot is the first figure of report.md and report.html."""
+    from bench.report import write_report
+    from bench.report.__main__ import load_report_config
+    from bench.results import result_path, write_result
+
+    folder = copy_of(smoke_sweep[0], tmp_path)
+    # the random arm read as pretraining, and every cell copied to two more seeds: 6 paired seeds a row
+    for path in sorted(folder.glob("cells/*/result.json")):
+        r = json.loads(path.read_text())
+        if r["axes"]["init"] == "random":
+            r["axes"]["init"] = "autoencoder"
+        path.write_text(json.dumps(r))
+        for k in (1, 2):
+            cid = f"{r['cell_id']}-copy{k}"
+            final = {**r["final"], "test_acc": r["final"]["test_acc"] - 0.01 * k * r["axes"]["seed"]}
+            write_result(
+                result_path(folder, cid),
+                {**r, "cell_id": cid, "axes": {**r["axes"], "seed": r["axes"]["seed"] + 2 * k}, "final": final},
+            )
+    cfg, _ = load_report_config(folder, None)
+    md, html = (p.read_text() for p in write_report(folder, cfg)[:2])
+    assert "**Verdict numbers**" in md  # the verdict was computed
+    images = re.findall(r"!\[([^\]]*)\]\(plots/", md)
+    assert images[0] == "verdict_forest" and len(images) > 1
+    assert re.findall(r'<img alt="([^"]*)"', html)[0] == "verdict_forest"

@@ -140,7 +140,7 @@ def forest_figure(v: pd.DataFrame, margin: float, confidence: float) -> Figure:
         colour = OUTCOME_COLOURS.get(r["outcome"], "tab:grey")
         diffs = np.asarray(r["diffs"], dtype=float) * 100
         jitter = np.linspace(-0.15, 0.15, len(diffs)) if len(diffs) > 1 else np.zeros(len(diffs))
-        ax.scatter(diffs, y + jitter, s=14, color=colour, alpha=0.45, lw=0)
+        ax.scatter(diffs, y + jitter, s=14, color=colour, alpha=0.6, lw=0)
         if np.isfinite(r["test_acc_lo"]) and np.isfinite(r["test_acc_hi"]):
             ax.plot([r["test_acc_lo"] * 100, r["test_acc_hi"] * 100], [y, y], color=colour, lw=3)
         if np.isfinite(r["test_acc_diff"]):
@@ -561,14 +561,15 @@ def curve_bands(g: pd.DataFrame, column: str) -> pd.DataFrame:
 def learning_curves_figure(w: pd.DataFrame, key: tuple) -> Figure:
     """One workload's curves: a row per activation, validation accuracy (left) and training loss (right)
     against steps, a line per arm (init x BN) at the mean over seeds, the band from the lowest to the highest
-    seed at each evaluated step. The accuracy axis is zoomed to the means' range over the later half of
+    seed at each evaluated step. The accuracy axis is zoomed to the means' range over the last third of
     training (in log steps), where the arms part; the early climb from chance runs below it."""
     acts = sorted(w["activation"].unique())
     fig, axes = plt.subplots(
         len(acts), 2, figsize=(10, 3.0 * len(acts) + 0.6), squeeze=False, sharex=True, layout="constrained"
     )
     last = max(float(w["step"].max()), 1.0)
-    late = np.sqrt(last)  # the later half of a log axis
+    # the last third of the log step axis: by then the arms have left chance, and where they end is what differs
+    late = last ** (2 / 3)
     late_means = []
     for i, act in enumerate(acts):
         acc_ax, loss_ax = axes[i]
