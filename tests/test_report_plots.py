@@ -269,7 +269,7 @@ def test_profiles_draw_each_workload_in_its_own_labelled_panels():
 # --- learning curves: mean and band over seeds
 
 
-def test_learning_curves_draw_the_mean_over_seeds_and_a_band_from_the_lowest_to_the_highest_seed():
+def test_learning_curves_draw_the_mean_over_seeds_and_a_band_of_their_quartiles():
     cells = metrics.best_lr(grid_cells(fracs=(1.0,)))
     curves = grid_curves(cells)
     fig = plots.learning_curves_figure(curves, ("d", "mlp", 1.0))
@@ -280,7 +280,9 @@ def test_learning_curves_draw_the_mean_over_seeds_and_a_band_from_the_lowest_to_
     assert line.get_ydata()[-1] == pytest.approx(final.mean())
     band = acc_ax.collections[[ln.get_label() for ln in acc_ax.lines].index("autoencoder, BN")]
     ys = band.get_paths()[0].vertices[:, 1]
-    assert ys.min() == pytest.approx(arm["val_acc"].min() * 100) and ys.max() == pytest.approx(final.max())
+    first = arm[arm["step"] == 0]["val_acc"] * 100
+    assert ys.min() == pytest.approx(first.quantile(0.25)) and ys.max() == pytest.approx(final.quantile(0.75))
+    assert final.quantile(0.75) < final.max()  # three seeds apart: quartiles, not the extremes
     assert loss_ax.get_yscale() == "log" and "training loss" in loss_ax.get_ylabel()
     lo, hi = acc_ax.get_ylim()
     assert lo > 10 and "zoomed to" in fig.get_suptitle()  # not down to chance: zoomed to where arms part

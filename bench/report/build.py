@@ -474,7 +474,7 @@ def analysis_sections(
     )
     sec.text.append(
         "Learning curves per workload: validation accuracy and training loss, the mean over seeds with a band "
-        "from the lowest to the highest seed at each evaluation, every arm at its chosen learning rate."
+        "of the seeds' interquartile range at each evaluation, every arm at its chosen learning rate."
     )
     sec.images += plots.learning_curves(curves, cells, plots_dir)
     sections.append(sec)

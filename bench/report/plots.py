@@ -321,15 +321,21 @@ def accuracy_grid_figure(w: pd.DataFrame, dataset: str, model: str) -> Figure:
     finite = np.concatenate([g[np.isfinite(g)] for g in gaps])
     top = max(float(finite.max()) if finite.size else 0.0, 1.0)  # zoomed to the largest gap, at least a point
     norm = matplotlib.colors.Normalize(vmin=0.0, vmax=top)  # one scale: a colour is the same gap in every panel
+    # side by side while the figure stays about page-wide (8 cell columns), else one panel under the other:
+    # a wider figure is shrunk to the page and its numbers become unreadable
+    per_row = max(1, min(len(fracs), 8 // max(1, len(cols))))
+    rows = -(-len(fracs) // per_row)
     fig, axes = plt.subplots(
-        1,
-        len(fracs),
-        figsize=(1.0 * len(cols) * len(fracs) + 3.0, 0.5 * len(inits) + 1.8),
+        rows,
+        per_row,
+        figsize=(1.0 * len(cols) * per_row + 3.0, (0.5 * len(inits) + 1.2) * rows + 0.6),
         squeeze=False,
         layout="constrained",
     )
+    for ax in axes.ravel()[len(fracs) :]:
+        ax.set_visible(False)
     im = None
-    for ax, frac, table, gap in zip(axes[0], fracs, tables, gaps):
+    for ax, frac, table, gap in zip(axes.ravel(), fracs, tables, gaps):
         im = ax.imshow(np.ma.masked_invalid(gap), aspect="auto", cmap="viridis_r", norm=norm)
         for r in range(table.shape[0]):
             for c in range(table.shape[1]):
@@ -346,7 +352,8 @@ def accuracy_grid_figure(w: pd.DataFrame, dataset: str, model: str) -> Figure:
         ax.set_xticks(range(len(cols)), [f"{a}\n{bn_word(b)}" for a, b in cols], fontsize=7)
         ax.set_yticks(range(len(inits)), inits, fontsize=8)
         ax.set_title(f"{frac:g} labeled (best {np.nanmax(table):.1f}%)" if np.isfinite(table).any() else "", fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), label=f"points below the panel's best\n(colours 0-{top:.1f})", shrink=0.9)
+    label = f"points below the panel's best\n(colours 0-{top:.1f})"
+    fig.colorbar(im, ax=axes.ravel().tolist(), label=label, shrink=0.9)
     fig.suptitle(
         f"{dataset} {model}: median test accuracy over seeds (%); colour: gap to the best arm at that labeled fraction",
         fontsize=10,
@@ -552,15 +559,16 @@ def init_cost(cells: pd.DataFrame, folder: Path) -> list[Path]:
 
 
 def curve_bands(g: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per evaluated step: mean, min and max over the seeds of one arm, of the finite values only (a
+    """Per evaluated step: mean and quartiles (q1, q3) over the seeds of one arm, of the finite values only (a
     diverged seed's non-finite loss, or a loss before the first step, leaves the step to the others)."""
     v = g[["step", column]].replace([np.inf, -np.inf], np.nan).dropna()
-    return v.groupby("step")[column].agg(["mean", "min", "max", "count"])
+    by_step = v.groupby("step")[column]
+    return pd.DataFrame({"mean": by_step.mean(), "q1": by_step.quantile(0.25), "q3": by_step.quantile(0.75)})
 
 
 def learning_curves_figure(w: pd.DataFrame, key: tuple) -> Figure:
     """One workload's curves: a row per activation, validation accuracy (left) and training loss (right)
-    against steps, a line per arm (init x BN) at the mean over seeds, the band from the lowest to the highest
+    against steps, a line per arm (init x BN) at the mean over seeds, the band the seeds' interquartile range
     seed at each evaluated step. The accuracy axis is zoomed to the means' range over the last third of
     training (in log steps), where the arms part; the early climb from chance runs below it."""
     acts = sorted(w["activation"].unique())
@@ -578,14 +586,14 @@ def learning_curves_figure(w: pd.DataFrame, key: tuple) -> Figure:
             acc = curve_bands(g.assign(val_acc=g["val_acc"] * 100), "val_acc")
             steps = acc.index.to_numpy(float).clip(min=1)  # step 0 drawn at 1 on the log axis
             acc_ax.plot(steps, acc["mean"], **look)
-            acc_ax.fill_between(steps, acc["min"], acc["max"], color=look["color"], alpha=0.12, lw=0)
+            acc_ax.fill_between(steps, acc["q1"], acc["q3"], color=look["color"], alpha=0.12, lw=0)
             late_means.append(acc.loc[acc.index >= late, "mean"].to_numpy())
             loss = curve_bands(g, "train_loss")
-            loss = loss[(loss["min"] > 0)]  # a log axis: a loss of exactly 0 has no place on it
+            loss = loss[loss["q1"] > 0]  # a log axis: a loss of exactly 0 has no place on it
             if not loss.empty:
                 x = loss.index.to_numpy(float).clip(min=1)
                 loss_ax.plot(x, loss["mean"], **look)
-                loss_ax.fill_between(x, loss["min"], loss["max"], color=look["color"], alpha=0.12, lw=0)
+                loss_ax.fill_between(x, loss["q1"], loss["q3"], color=look["color"], alpha=0.12, lw=0)
         acc_ax.set_ylabel(f"{act}\nvalidation accuracy (%)")
         loss_ax.set_ylabel("training loss (log scale)")
         if loss_ax.lines:
@@ -602,7 +610,7 @@ def learning_curves_figure(w: pd.DataFrame, key: tuple) -> Figure:
         ax.set_xlabel("step (log scale; step 0 at 1)")
     _legend(fig, axes)
     fig.suptitle(
-        f"Learning curves: {key[0]} {key[1]}, {key[2]:g} labeled. Mean over seeds, band: lowest to highest seed; "
+        f"Learning curves: {key[0]} {key[1]}, {key[2]:g} labeled. Mean over seeds, band: their quartiles; "
         f"each arm at its chosen learning rate\n{zoom_note(lo, hi, 'validation accuracy')} (the means' range "
         f"after step {late:.0f}; the climb from chance runs below it)",
         fontsize=10,
