@@ -223,7 +223,8 @@ def test_legend_labels_are_distinct_and_each_stands_for_one_look(plot):
 def test_every_init_the_harness_writes_has_a_colour_of_its_own():
     from bench.config import INITS
 
-    names = [*INITS, "krahenbuhl_kmeans", "krahenbuhl_pca"]
+    variants = ["krahenbuhl_kmeans", "krahenbuhl_pca", "lsuv_long", "lsuv_long_rbm", "krahenbuhl_long"]
+    names = [*INITS, *variants]
     assert len({plots.init_colour(n) for n in names}) == len(names)
 
 

@@ -32,18 +32,30 @@ INIT_COLOURS = {
     "lsuv": "#0072B2",
     "krahenbuhl": "#E69F00",
     "krahenbuhl_kmeans": "#D55E00",
-    "krahenbuhl_pca": "#56B4E9",
+    "krahenbuhl_pca": "#A6761D",
     "autoencoder": "#009E73",
     "rbm": "#CC79A7",
 }
 MORE_COLOURS = ["#F0E442", "#8C564B", "#7F7F7F", "#BCBD22"]  # a strategy added later, until it is named above
+# An init trained for a pretraining's passes on top of its steps (bench.identity.init_label: `lsuv_long`, and
+# `lsuv_long_rbm` for an RBM's passes) keeps its init's hue, lighter or darker, so that it reads as that init's.
+LONG_SHADES = (("_long_rbm", "black", 0.45), ("_long", "white", 0.45))
 OUTCOME_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "equivalent": "tab:blue", "inconclusive": "tab:grey"}
 # The ladder's figure colours by labeled fraction, so its outcome words are marker shapes.
 OUTCOME_MARKERS = {"helps": "^", "hurts": "v", "equivalent": "s", "inconclusive": "o"}
 
 
 def init_colour(init: str) -> str:
-    return INIT_COLOURS.get(init, MORE_COLOURS[sum(map(ord, init)) % len(MORE_COLOURS)])
+    if init in INIT_COLOURS:
+        return INIT_COLOURS[init]
+    for suffix, towards, share in LONG_SHADES:
+        base = init.removesuffix(suffix)
+        if init.endswith(suffix) and base in INIT_COLOURS:
+            mixed = (1 - share) * np.array(matplotlib.colors.to_rgb(INIT_COLOURS[base])) + share * np.array(
+                matplotlib.colors.to_rgb(towards)
+            )
+            return matplotlib.colors.to_hex(mixed)
+    return MORE_COLOURS[sum(map(ord, init)) % len(MORE_COLOURS)]
 
 
 def bn_style(bn: bool) -> str:
@@ -157,16 +169,17 @@ def forest_figure(v: pd.DataFrame, margin: float, confidence: float) -> Figure:
             fontweight="bold",
             color=colour,
         )
+        pretrained = r.get("pretrained") if isinstance(r.get("pretrained"), str) else "autoencoder"
         labels.append(
             f"{r['labeled_fraction']:g} labeled: {r['dataset']} {r['model']} {r['activation']}\n"
-            f"vs {r['rival']}, {r['n_pairs']} seed pairs"
+            f"{pretrained} vs {r['rival']}, {r['n_pairs']} seed pairs"
         )
     ax.set_yticks(range(len(rows)), labels[::-1], fontsize=8)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     lo, hi = ax.get_xlim()  # the margin stays in view with room around it, whatever the differences
     ax.set_xlim(min(lo, -1.5 * m), max(hi, 1.5 * m))
     ax.set_xlabel(
-        "test accuracy, autoencoder minus rival (percentage points; > 0: pretraining better)\n"
+        "test accuracy, pretraining minus rival (percentage points; > 0: pretraining better)\n"
         f"dots: one seed pair each; diamond: mean; bar: {confidence:.0%} paired t interval",
         fontsize=9,
     )
@@ -232,7 +245,7 @@ def ladder_effects_figure(m: pd.DataFrame, margin: float, confidence: float) -> 
         )
         ax.set_title(model, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"test accuracy, AE minus baseline\n(percentage points, {confidence:.0%} CI)")
+    axes[0][0].set_ylabel(f"test accuracy, pretraining minus baseline\n(percentage points, {confidence:.0%} CI)")
     proxies = [
         *[Line2D([], [], color=c, lw=1.5, label=f"{f:g} labeled") for f, c in zip(fracs, colours)],
         Line2D([], [], lw=0, marker="s", ms=10, color="tab:blue", alpha=0.25, label=f"margin ±{band:g} points"),
