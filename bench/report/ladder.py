@@ -269,7 +269,7 @@ def ladder_sections(
     sec.tables.append(("Ladder matrix (points, pretraining minus baseline)", matrix_table(m)))
     # the figure's rows name their pretraining where an RBM row stands beside the autoencoder's
     named = [lbl if p == "autoencoder" else f"{lbl} (RBM)" for lbl, p in zip(m["label"], m["pretrained"])]
-    sec.images += plots.ladder_effects(m.assign(label=named), margin, conf, plots_dir)
+    sec.lead += plots.ladder_effects(m.assign(label=named), margin, conf, plots_dir)
     longer = longer_training_table(m)
     if not longer.empty:
         sec.text.append(
