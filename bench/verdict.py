@@ -256,8 +256,9 @@ def compare_rows(
     `pretrained` (the pretraining's init label, autoencoder by default; rbm); its other keys (rung,
     label) are copied into the output. Where the folder has an equal-compute arm of the rival
     (`against_longer_training`) the row also compares with it: long_* columns, their own Holm family.
+    One Holm family per pretraining over the returned rows.
     `cells` holds each arm at its chosen learning rate,
-    `reached` the steps, passes and seconds to the target. One Holm family over the returned rows."""
+    `reached` the steps, passes and seconds to the target."""
     cost = [c for c in ("steps", "passes", "seconds") if c in reached]
     df = cells.merge(reached[["cell_id", *cost]], on="cell_id", how="left")
     for c in cost:
@@ -292,13 +293,15 @@ def compare_rows(
     if out.empty:
         return out
     alpha = 1 - confidence
-    out["p_holm"] = holm(out["p"].to_numpy())
+    # one Holm family per pretraining: the RBM's rows ask their own question, and adding them must not change
+    # the autoencoder's words
+    out["p_holm"] = out.groupby("pretrained")["p"].transform(lambda p: holm(p.to_numpy()))
     out["outcome"] = [
         outcome(Paired(r.n_pairs, r.test_acc_diff, r.sd, r.test_acc_lo, r.test_acc_hi, r.p), r.p_holm, margin, alpha)
         for r in out.itertuples()
     ]
     if "long_p" in out:  # the equal-compute comparisons: a Holm family of their own, the same rule
-        out["long_p_holm"] = holm(out["long_p"].to_numpy(dtype=float))
+        out["long_p_holm"] = out.groupby("pretrained")["long_p"].transform(lambda p: holm(p.to_numpy(dtype=float)))
         out["long_outcome"] = [
             outcome(
                 Paired(int(r.long_n), r.long_diff, r.long_sd, r.long_lo, r.long_hi, r.long_p),

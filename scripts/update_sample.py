@@ -101,7 +101,7 @@ def ladder_block(report: str, args) -> list[str]:
         *stopped,
         "",
         "**The ladder matrix** (test accuracy, pretraining minus the rung's better baseline, points, 95% CI; "
-        "the outcome word by the verdict's rule, Holm over the whole matrix):",
+        "the outcome word by the verdict's rule, Holm over each pretraining's entries):",
         "",
         *render(matrix, list(matrix[0].keys())),
         "",

@@ -272,6 +272,8 @@ def test_an_rbm_row_stands_next_to_the_autoencoders_and_each_is_compared_with_lo
     low, high = sorted(m["long_p"])
     assert sorted(m["long_p_holm"]) == pytest.approx([2 * low, max(2 * low, high)])
     assert m.loc["rbm", "long_outcome"] == "hurts" and m.loc["autoencoder", "outcome"] == "helps"
+    # one Holm family per pretraining: each is alone in its family here, so its p is not adjusted
+    assert list(m["p_holm"]) == pytest.approx(list(m["p"]))
     table = ladder.matrix_table(m.reset_index())
     assert list(table["pretraining on top"]) == ["autoencoder", "rbm"]
     longer = ladder.longer_training_table(m.reset_index())

@@ -1,8 +1,8 @@
 """The ladder's report sections: the positive control, the matrix of pretraining's effect rung by rung,
 its headline figure, the seed's own claims measured, and the learning rates chosen on a grid's edge.
 
-Every number comes from `bench.verdict.compare_rows` (the verdict's own rule, one Holm family over the
-matrix) and from pure functions over the stored cells; a section is a function of them.
+Every number comes from `bench.verdict.compare_rows` (the verdict's own rule, one Holm family over each
+pretraining's entries of the matrix) and from pure functions over the stored cells; a section is a function of them.
 """
 
 from __future__ import annotations
@@ -42,9 +42,17 @@ def ladder_rows(report_cfg) -> list[dict]:
 
 
 def ladder_matrix(cells: pd.DataFrame, reached: pd.DataFrame, report_cfg) -> pd.DataFrame:
-    """Pretraining against each row's better baseline, per model and labeled fraction (one Holm family)."""
+    """Pretraining against each row's better baseline, per model and labeled fraction (one Holm family per
+    pretraining)."""
     margin = float(report_cfg.equivalence_margin) / 100
     return verdicts.compare_rows(cells, reached, ladder_rows(report_cfg), float(report_cfg.confidence), margin)
+
+
+def holm_sizes(m: pd.DataFrame) -> str:
+    """'42 autoencoder entries and 42 RBM entries, each pretraining its own family'."""
+    sizes = m.groupby("pretrained", sort=False).size()
+    named = [f"{n} {'RBM' if p == 'rbm' else p} entries" for p, n in sizes.items()]
+    return " and ".join(named) + (", each pretraining its own family" if len(named) > 1 else "")
 
 
 def matrix_table(m: pd.DataFrame) -> pd.DataFrame:
@@ -263,8 +271,8 @@ def ladder_sections(
         "Each entry: test accuracy, the pretraining (autoencoder or RBM stack) minus the row's better baseline "
         "(chosen on median "
         f"validation accuracy), in points with its paired t {conf:.0%} interval over seeds, and the outcome word "
-        f"(equivalent: the whole interval within ±{margin * 100:g} points; helps/hurts: Holm-adjusted over all "
-        f"{len(m)} entries and reaching past the margin). Every arm at its own best learning rate."
+        f"(equivalent: the whole interval within ±{margin * 100:g} points; helps/hurts: Holm-adjusted over the "
+        f"{holm_sizes(m)} and reaching past the margin). Every arm at its own best learning rate."
     )
     sec.tables.append(("Ladder matrix (points, pretraining minus baseline)", matrix_table(m)))
     # the figure's rows name their pretraining where an RBM row stands beside the autoencoder's
