@@ -89,10 +89,6 @@ def main(cfg: DictConfig) -> float | None:
         if not multirun:
             with open_dict(cfg):
                 cfg.out_dir = single_run_dir(cfg)
-        if not multirun and cfg.dry_run:
-            pending = pending_cells(cfg)
-            print(f"dry run: {len(pending)} of {len(job_cells(cfg))} cells would run", file=sys.stderr)
-            return
         # the folder's experiment and paths were checked before Hydra made the log folder
         # (bench.sweep.SweepMonitor.on_run_start), a sweep's once for all its jobs
         written = run_job(cfg)

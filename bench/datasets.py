@@ -84,6 +84,9 @@ def load_digits(cfg: DataConfig) -> Arrays:
     return a["x"], a["y"], None, None
 
 
+TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+
+
 def _torchvision_class(name: str):
     import torchvision.datasets as tvd
 
@@ -100,17 +103,23 @@ def expected_files(name: str, root: str) -> list[Path]:
     return [raw / os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
 
 
+def check_local_files(cfg: DataConfig) -> None:
+    """Raise ConfigError naming the missing files of a torchvision dataset that may not download; a
+    dataset shipped by a package has nothing to check."""
+    if cfg.name not in TORCHVISION_DATASETS or cfg.download:
+        return
+    missing = [str(p) for p in expected_files(cfg.name, cfg.root) if not p.exists()]
+    if missing:
+        raise ConfigError(
+            "data",
+            cfg.name,
+            f"files missing under data.root={cfg.root!r}: {', '.join(missing)}; put them there or set data.download=true",
+        )
+
+
 def load_torchvision(cfg: DataConfig) -> Arrays:
     cls = _torchvision_class(cfg.name)
-    if not cfg.download:
-        missing = [str(p) for p in expected_files(cfg.name, cfg.root) if not p.exists()]
-        if missing:
-            raise ConfigError(
-                "data",
-                cfg.name,
-                f"files missing under data.root={cfg.root!r}: "
-                f"{', '.join(missing)}; put them there or set data.download=true",
-            )
+    check_local_files(cfg)
     splits = []
     for train in (True, False):
         try:

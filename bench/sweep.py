@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
 
-from bench import atomic, results
+from bench import atomic, datasets, results
 from bench.config import ConfigError, validate
 from bench.errors import one_line
 from bench.identity import cell_axes, cell_config, cell_ids, experiment_settings, job_cells, single_run_dir
@@ -563,10 +563,17 @@ class SweepMonitor(Callback):
             del cfg["hydra"]
         try:
             validate(cfg)
-            if cfg.dry_run:
-                return
+            # a single run reads its data here; a sweep's job may read it on a cluster node, so only here
+            datasets.check_local_files(cfg.data)
             out_dir = single_run_dir(cfg)
             cells = job_cells(cfg)
+            if cfg.dry_run:  # answered here, before Hydra makes a log folder that would be all it left
+                from bench.cell import pending_cells
+
+                with open_dict(cfg):
+                    cfg.out_dir = out_dir
+                print(f"dry run: {len(pending_cells(cfg))} of {len(cells)} cells would run", file=sys.stderr)
+                raise SystemExit(0)
             results.check_cell_paths(out_dir, cell_ids(cells))
             results.check_experiment(out_dir, [experiment_settings(cell_config(*cells[0]))], cfg.append)
         except Exception as e:  # noqa: BLE001 - Hydra only warns about a callback's exceptions: exit ourselves

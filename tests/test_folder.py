@@ -173,9 +173,19 @@ def test_every_init_option_is_checked_at_the_boundary(cfg_factory, overrides, te
     assert text in str(e.value)
 
 
-def test_a_rejected_single_run_leaves_nothing_behind(tmp_path):
-    r = run_bench("data=digits", "init=autoencoder", "init.steps_per_layer=0", f"results_root={tmp_path}/r")
-    assert r.returncode == 2 and "init.steps_per_layer=0" in r.stderr
+@pytest.mark.parametrize(
+    "args,code,text",
+    [
+        (["data=digits", "init=autoencoder", "init.steps_per_layer=0"], 2, "init.steps_per_layer=0"),
+        # torchvision's files are not there and may not be downloaded: refused before any folder is made
+        (["data=mnist", "data.root=nowhere"], 2, "files missing under data.root='nowhere'"),
+        (["data=digits", "dry_run=true"], 0, "dry run: 1 of 1 cells would run"),
+    ],
+    ids=["invalid value", "missing files", "dry run"],
+)
+def test_a_rejected_or_dry_single_run_leaves_nothing_behind(tmp_path, args, code, text):
+    r = run_bench(*args, f"results_root={tmp_path}/r")
+    assert r.returncode == code and text in r.stderr, r.stderr
     assert not (tmp_path / "r").exists()
 
 
