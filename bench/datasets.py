@@ -113,7 +113,8 @@ def check_local_files(cfg: DataConfig) -> None:
         raise ConfigError(
             "data",
             cfg.name,
-            f"files missing under data.root={cfg.root!r}: {', '.join(missing)}; put them there or set data.download=true",
+            f"files missing under data.root={cfg.root!r}: {', '.join(missing)}; "
+            "put them there or set data.download=true",
         )
 
 

@@ -368,13 +368,22 @@ def adopt(v: pd.DataFrame, family: pd.DataFrame, why: str) -> pd.DataFrame:
     return out
 
 
+def cost_not_computed(r: dict) -> str:
+    """Why a comparison has no cost ratio: no pass counts in its results, or too few seeds at which both
+    arms reached the target (a paired ratio needs MIN_PAIRS)."""
+    n = r.get("passes_n", np.nan)
+    if pd.isna(n):
+        return "not recorded in these results (no pass counts)"
+    return (
+        f"needs {MIN_PAIRS} seeds at which both arms reached the target; there were {int(n)} "
+        f"(AE reached it at {r['ae_reached']} seeds, the rival at {r['rival_reached']}, of {r['n_pairs']} paired)"
+    )
+
+
 def cost_phrase(r: dict) -> str:
     """'at 40x the rival's passes [35x, 46x] and 30x its wall time to reach the target' or why not."""
     if not np.isfinite(r.get("passes_ratio", np.nan)):
-        return (
-            f"cost to the target not computed: reached by AE in {r['ae_reached']} and by the rival in "
-            f"{r['rival_reached']} of {r['n_pairs']} seeds"
-        )
+        return f"cost to the target not computed: {cost_not_computed(r)}"
     interval = f"[{fmt_ratio(r['passes_lo'])}, {fmt_ratio(r['passes_hi'])}]"
     passes = f"{fmt_ratio(r['passes_ratio'])} the rival's passes {interval}"
     seconds = f"{fmt_ratio(r['seconds_ratio'], r.get('seconds_spread'))} its wall time"

@@ -20,19 +20,27 @@ from bench import verdict as verdicts
 from bench.atomic import write_text, write_with
 from bench.config import validate_report
 from bench.report import plots
-from bench.report.fmt import fmt_count, fmt_ratio, fmt_ratio_interval, fmt_seconds
+from bench.report.fmt import accuracy_decimals, fmt_count, fmt_ratio, fmt_ratio_interval, fmt_seconds, time_decimals
 from bench.report.ladder import ladder_sections
 from bench.report.sections import Section, points
 from bench.results import load_results
 
+ROUNDING = {
+    # each kind of number at the precision its spread carries (bench/report/fmt.py)
+    "accuracy": lambda m, lo, hi: f".{accuracy_decimals(lo, hi)}f",
+    "seconds": lambda m, lo, hi: f".{time_decimals(m, lo, hi)}f",
+    "steps": lambda m, lo, hi: ".0f",
+}
 
-def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> str:
-    """'median [lo, hi]'; never inf or NaN: a median no seed majority reached reads `never` alone, an
-    interval whose end is unbounded (seeds that never reached) or undefined says so in words."""
+
+def _fmt_interval(median: float, lo: float, hi: float, kind: str, never: str) -> str:
+    """'median [lo, hi]' rounded as ROUNDING[kind]; never inf or NaN: a median no seed majority reached
+    reads `never` alone, an interval whose end is unbounded (seeds that never reached) or undefined says so."""
     if np.isnan(median):
         return "not computed"
     if np.isinf(median):
         return never
+    fmt = ROUNDING[kind](median, lo, hi if np.isfinite(hi) else np.nan)
     if np.isnan(lo) or np.isnan(hi):
         return f"{format(median, fmt)} (no interval)"
     if np.isinf(hi):
@@ -40,14 +48,14 @@ def _fmt_interval(median: float, lo: float, hi: float, fmt: str, never: str) -> 
     return f"{format(median, fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
 
 
-def wide_table(summary: pd.DataFrame, fmt: str, never: str, with_share: bool = True) -> pd.DataFrame:
+def wide_table(summary: pd.DataFrame, kind: str, never: str, with_share: bool = True) -> pd.DataFrame:
     """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'."""
     s = summary.copy()
     s["cell"] = [
         (
-            f"{never}: not reached by {n - r} of {n} seeds"
+            (f"{never}: not" if never else "not") + f" reached by {n - r} of {n} seeds"
             if with_share and np.isinf(m)
-            else _fmt_interval(m, lo, hi, fmt, never) + (f" {r}/{n}" if with_share else "")
+            else _fmt_interval(m, lo, hi, kind, never) + (f" {r}/{n}" if with_share else "")
         )
         for m, lo, hi, r, n in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"])
     ]
@@ -191,11 +199,31 @@ def lr_edge_section(all_cells: pd.DataFrame) -> Section:
     return lr
 
 
+def speedup_cell(point: float, lo: float, hi: float) -> str:
+    """Baseline steps over an arm's, as medians over seeds: the ratio with its interval, or why not."""
+    if np.isnan(point):
+        return "not computed: neither the baseline nor this arm reached the target in most seeds"
+    if np.isinf(point):
+        return "not computed: the baseline did not reach the target in most seeds (this arm did)"
+    if point == 0:
+        return "not computed: this arm did not reach the target in most seeds"
+    if np.isinf(hi):
+        return f"{fmt_ratio(point)} [{fmt_ratio(lo)}, unbounded: in some resamples the baseline never reached]"
+    return fmt_ratio_interval(point, lo, hi)
+
+
+def speedup_fold_reason(sp: pd.DataFrame) -> str:
+    base_missing = np.isinf(sp["speedup"]) | np.isnan(sp["speedup"])
+    if base_missing.all():
+        return "the baseline did not reach the target in most seeds of any workload"
+    arm_missing = int((sp["speedup"] == 0).sum())
+    return f"the baseline did not reach it in {int(base_missing.sum())} rows, the arm in {arm_missing}"
+
+
 def cost_cell(r: dict) -> str:
     """Passes (counted) and wall time (measured) to the headline target, AE over rival, pretraining included."""
     if not np.isfinite(r.get("passes_ratio", np.nan)):
-        reached = f"AE in {r['ae_reached']}, the rival in {r['rival_reached']} of {r['n_pairs']} seeds"
-        return f"not computed: the target was reached by {reached}"
+        return f"not computed: {verdicts.cost_not_computed(r)}"
     return (
         f"{fmt_ratio_interval(r['passes_ratio'], r['passes_lo'], r['passes_hi'])}; "
         f"{fmt_ratio(r['seconds_ratio'], r.get('seconds_spread'))} (per-seed spread "
@@ -380,7 +408,7 @@ def analysis_sections(
     sec = Section("Final test accuracy")
     for (dataset, model), g in acc.groupby(["dataset", "model"]):
         g = g.assign(median=g["median"] * 100, lo=g["lo"] * 100, hi=g["hi"] * 100)
-        sec.tables.append((f"{dataset} {model}: test accuracy (%)", wide_table(g, ".1f", "", with_share=False)))
+        sec.tables.append((f"{dataset} {model}: test accuracy (%)", wide_table(g, "accuracy", "", with_share=False)))
     sec.text.append(
         f"Each group at its chosen learning rate; median over seeds with its {conf:.0%} bootstrap interval."
     )
@@ -407,10 +435,10 @@ def analysis_sections(
                 continue
             max_steps = int(g["max_steps"].max()) if g["max_steps"].notna().any() else 0
             s = metrics.summarize(g, "steps", metrics.GROUP, conf, n_boot)
-            sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, ".0f", f"> {max_steps}")))
+            sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, "steps", f"> {max_steps}")))
             t = metrics.summarize(g, "seconds", metrics.GROUP, conf, n_boot)
             sec.tables.append(
-                (f"{dataset} {model}: seconds to {target.name} (init included)", wide_table(t, ".2f", "not reached"))
+                (f"{dataset} {model}: seconds to {target.name} (init included)", wide_table(t, "seconds", ""))
             )
         if target == headline:
             sec.images += plots.steps_heatmap(reached, cells, target.name, plots_dir)
@@ -423,23 +451,14 @@ def analysis_sections(
                 n_boot,
             )
             if not sp.empty:
-                sp = sp.assign(
-                    **{
-                        "speed-up": [
-                            "never reached (in most seeds)"
-                            if p == 0
-                            else _fmt_interval(p, lo, hi, ".2f", "not computed: the baseline's median never reached")
-                            for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])
-                        ]
-                    }
-                )
-                sec.tables.append(
-                    (
-                        f"Speed-up in steps against {report_cfg.baseline_init} init "
-                        f"{'with' if report_cfg.baseline_batchnorm else 'without'} BatchNorm (>1: faster)",
-                        sp[metrics.WORKLOAD + ["activation", "init", "batchnorm", "speed-up"]],
-                    )
-                )
+                bn = "with" if report_cfg.baseline_batchnorm else "without"
+                baseline = f"{report_cfg.baseline_init} init {bn} BatchNorm"
+                sp["speed-up"] = [speedup_cell(p, lo, hi) for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])]
+                title = f"Speed-up in steps against {baseline} (>1: faster)"
+                if np.isfinite(sp["speedup"]).any() and (sp["speedup"] > 0).any():
+                    sec.tables.append((title, sp[metrics.WORKLOAD + ["activation", "init", "batchnorm", "speed-up"]]))
+                else:  # a table of nothing but reasons says one thing: fold it into that line
+                    sec.text.append(f"{title}: not computed for any arm: {speedup_fold_reason(sp)}.")
         sections.append(sec)
 
     sec = Section("Learning curves, profiles and init cost")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.report.fmt import accuracy_decimals
+
 
 @dataclass
 class Section:
@@ -20,6 +22,8 @@ class Section:
 
 
 def points(d: float, lo: float, hi: float) -> str:
+    """An accuracy effect in points with its interval, rounded to the interval's width (fmt.accuracy_decimals)."""
     if np.isnan(d):
         return ""
-    return f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    n = accuracy_decimals(lo * 100, hi * 100)
+    return f"{d * 100:+.{n}f} [{lo * 100:+.{n}f}, {hi * 100:+.{n}f}]"
