@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import special
 
 from bench.metrics import RELU_FAMILY, WORKLOAD, t_quantile
-from bench.report.fmt import fmt_ratio
+from bench.report.fmt import accuracy_decimals, fmt_ratio
 
 # The data-dependent inits a verdict row compares pretraining with (identity.init_label's names).
 FAST_INITS = ("lsuv", "krahenbuhl", "krahenbuhl_kmeans", "krahenbuhl_pca")
@@ -402,8 +402,9 @@ def long_phrase(r: dict) -> str:
     )
     if r["long_n"] < MIN_PAIRS:
         return f"{head}, only {r['long_n']} paired seeds"
+    n = accuracy_decimals(r["long_lo"] * 100, r["long_hi"] * 100)
     return (
-        f"{head}, {r['long_diff'] * 100:+.1f} points [{r['long_lo'] * 100:+.1f}, {r['long_hi'] * 100:+.1f}] "
+        f"{head}, {r['long_diff'] * 100:+.{n}f} points [{r['long_lo'] * 100:+.{n}f}, {r['long_hi'] * 100:+.{n}f}] "
         f"over {r['long_n']} seeds"
     )
 
@@ -419,9 +420,10 @@ def verdict_sentence(r: dict, confidence: float, margin: float) -> str:
         )
     if small_but_real(r, 1 - confidence):
         head += " (small but real)"
+    n = accuracy_decimals(r["test_acc_lo"] * 100, r["test_acc_hi"] * 100)  # rounded to the interval's width
     nums = (
-        f"test accuracy {r['test_acc_diff'] * 100:+.1f} points ({level} CI {r['test_acc_lo'] * 100:+.1f} to "
-        f"{r['test_acc_hi'] * 100:+.1f}, {r['n_pairs']} paired seeds, Holm-adjusted p = {r['p_holm']:.2g})"
+        f"test accuracy {r['test_acc_diff'] * 100:+.{n}f} points ({level} CI {r['test_acc_lo'] * 100:+.{n}f} to "
+        f"{r['test_acc_hi'] * 100:+.{n}f}, {r['n_pairs']} paired seeds, Holm-adjusted p = {r['p_holm']:.2g})"
     )
     detect = f"these seeds detect a difference of {r['detectable'] * 100:.1f} points"
     if r["outcome"] == "equivalent":

@@ -1,5 +1,6 @@
 """The README's headline quotes a real run: every number in it appears in the committed sample report."""
 
+import importlib.util
 import re
 
 from tests.conftest import ROOT
@@ -35,3 +36,20 @@ def test_every_number_the_readme_ladder_block_quotes_is_in_the_sample_ladder_rep
         "ositive control" in block
         and (ROOT / "results" / "sample" / "ladder" / "plots" / "ladder_effects.png").exists()
     )
+
+
+def test_the_readme_opens_with_the_answer_generated_from_the_sample_report():
+    """The first lines after the title are update_sample's answer line for the shipped sample, word for word:
+    the words and numbers a newcomer reads first are the sample report's verdict."""
+    spec = importlib.util.spec_from_file_location("update_sample", ROOT / "scripts" / "update_sample.py")
+    update_sample = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(update_sample)
+    readme = (ROOT / "README.md").read_text()
+    first = readme.split("\n\n", 2)[1].strip()  # the paragraph right after '# bench'
+    start, end = update_sample.ANSWER
+    assert first.startswith(start) and first.endswith(end)
+    report = (ROOT / "results" / "sample" / "default" / "report.md").read_text()
+    answer = update_sample.answer_line(report)
+    assert first == "\n".join([start, answer, end])
+    # the line names an outcome word and an interval for each end of the labeled fractions
+    assert len(re.findall(r"\*\*(helps|hurts|equivalent|inconclusive)\*\*", answer)) >= 2
