@@ -145,9 +145,10 @@ def answer_line(report: str) -> str:
     for r in verdict:
         if float(r["labeled fraction"]) not in (fractions[0], fractions[-1]):
             continue
+        cost = cost_words(r["cost to the target, AE/rival (passes; wall time)"])
         part = (
             f"at {float(r['labeled fraction']):.0%} labels against {r['rival']} it **{r['outcome']}** "
-            f"({r[diff_col]} points of test accuracy, {cost_words(r['cost to the target, AE/rival (passes; wall time)'])}"
+            f"({r[diff_col]} points of test accuracy, {cost}"
         )
         if r.get(LONG_COLUMN, "").split(" ")[0] in ("helps", "hurts", "equivalent", "inconclusive"):
             part += f"; {long_words(r[LONG_COLUMN])}"
