@@ -132,7 +132,8 @@ def long_words(cell: str) -> str:
     """The equal-compute cell of a verdict row ('helps +2.4 [+0.7, +4.0] vs lsuv_long (+944 steps)') as words."""
     word, _, rest = cell.partition(" ")
     numbers, _, arm = rest.partition(" vs ")
-    return f"against {arm.split(' (')[0]}, trained as long as pretraining costs: **{word}**, {numbers} points"
+    arm = arm.split(" (")[0]
+    return f"against {arm}, trained for as many passes as pretraining costs: **{word}**, {numbers} points"
 
 
 def answer_line(report: str) -> str:
@@ -147,7 +148,7 @@ def answer_line(report: str) -> str:
             continue
         cost = cost_words(r["cost to the target, AE/rival (passes; wall time)"])
         part = (
-            f"at {float(r['labeled fraction']):.0%} labels against {r['rival']} it **{r['outcome']}** "
+            f"at {float(r['labeled fraction']):.0%} labels, against {r['rival']}: **{r['outcome']}** "
             f"({r[diff_col]} points of test accuracy, {cost}"
         )
         if r.get(LONG_COLUMN, "").split(" ")[0] in ("helps", "hurts", "equivalent", "inconclusive"):
@@ -157,7 +158,7 @@ def answer_line(report: str) -> str:
     seeds = max(int(r["paired seeds"]) for r in verdict)
     return (
         f"**The answer so far** (from the shipped sample of `make bench` below: `model={first['model']}` with "
-        f"{first['activation']} and BatchNorm on {first['dataset']}, up to {seeds} paired seeds): autoencoder "
+        f"{first['activation']} and BatchNorm on {first['dataset']}, up to {seeds} paired seeds), autoencoder "
         "pretraining " + "; ".join(parts) + "."
     )
 
