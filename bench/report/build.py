@@ -49,15 +49,17 @@ def _fmt_interval(median: float, lo: float, hi: float, kind: str, never: str) ->
 
 
 def wide_table(summary: pd.DataFrame, kind: str, never: str, with_share: bool = True) -> pd.DataFrame:
-    """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'."""
+    """Rows init x activation x BN, columns labeled fraction; 'median [lo, hi] k/n'. `never` may name a
+    column of `summary` in braces ('> {max_steps}'): each arm's own budget (lsuv_long trains longer)."""
     s = summary.copy()
+    nevers = [never.format(**row) for row in s.to_dict("records")]
     s["cell"] = [
         (
-            (f"{never}: not" if never else "not") + f" reached by {n - r} of {n} seeds"
+            (f"{nv}: not" if nv else "not") + f" reached by {n - r} of {n} seeds"
             if with_share and np.isinf(m)
-            else _fmt_interval(m, lo, hi, kind, never) + (f" {r}/{n}" if with_share else "")
+            else _fmt_interval(m, lo, hi, kind, nv) + (f" {r}/{n}" if with_share else "")
         )
-        for m, lo, hi, r, n in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"])
+        for m, lo, hi, r, n, nv in zip(s["median"], s["lo"], s["hi"], s["reached"], s["n"], nevers)
     ]
     s["BN"] = s["batchnorm"].map({True: "yes", False: "no"})
     t = s.pivot_table(index=["init", "activation", "BN"], columns="labeled_fraction", values="cell", aggfunc="first")
@@ -433,9 +435,10 @@ def analysis_sections(
             g = g[g["labeled_fraction"].isin(hit.index[hit.to_numpy()])]
             if g.empty:
                 continue
-            max_steps = int(g["max_steps"].max()) if g["max_steps"].notna().any() else 0
             s = metrics.summarize(g, "steps", metrics.GROUP, conf, n_boot)
-            sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, "steps", f"> {max_steps}")))
+            budget = g.groupby(metrics.GROUP)["max_steps"].max().fillna(0).astype(int).rename("max_steps")
+            s = s.merge(budget.reset_index(), on=metrics.GROUP, how="left")
+            sec.tables.append((f"{dataset} {model}: steps to {target.name}", wide_table(s, "steps", "> {max_steps}")))
             t = metrics.summarize(g, "seconds", metrics.GROUP, conf, n_boot)
             sec.tables.append(
                 (f"{dataset} {model}: seconds to {target.name} (init included)", wide_table(t, "seconds", ""))
