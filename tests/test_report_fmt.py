@@ -76,3 +76,26 @@ def test_a_cost_not_computed_says_how_many_seeds_it_needed_and_had():
     assert cost_phrase({**r, "passes_n": np.nan}) == (
         "cost to the target not computed: not recorded in these results (no pass counts)"
     )
+
+
+def test_cells_not_ok_are_counted_by_setting_before_their_list():
+    import pandas as pd
+
+    from bench.report.build import problems_section
+
+    base = {"dataset": "digits", "model": "mlp", "labeled_fraction": 1.0, "activation": "relu", "batchnorm": False}
+    cells = pd.DataFrame(
+        [
+            {**base, "init": "lsuv", "lr": 0.3, "seed": 0, "status": "diverged", "error": "nan", "cell_id": "a"},
+            {**base, "init": "lsuv", "lr": 0.3, "seed": 1, "status": "at_chance", "error": "", "cell_id": "b"},
+            {**base, "init": "lsuv", "lr": 0.3, "seed": 2, "status": "diverged", "error": "nan", "cell_id": "c"},
+            {**base, "init": "random", "lr": 0.1, "seed": 0, "status": "ok", "error": "", "cell_id": "d"},
+        ]
+    )
+    sec = problems_section(cells, pd.DataFrame(), [])
+    (title, counts), (_, listing) = sec.tables
+    assert title.startswith("Cells not ok, counted by setting")
+    assert counts[["init", "lr", "at_chance", "diverged"]].to_dict("records") == [
+        {"init": "lsuv", "lr": 0.3, "at_chance": 1, "diverged": 2}
+    ]
+    assert list(listing["cell_id"]) == ["a", "b", "c"]
