@@ -22,7 +22,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 bench: setup  ## the default grid on mnist5k -> results/default/report.md (resumes if interrupted; ARGS="seed=1000 name=other")
 	$(PY) -m bench sweep=default hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
 
-ladder: setup  ## the tricks one at a time, pretraining at every rung, two depths -> results/ladder/report.md (< 1 h on 2 cores)
+ladder: setup  ## the tricks one at a time, pretraining at every rung, two depths -> results/ladder/report.md (56 min on 2 cores)
 	$(PY) -m bench sweep=ladder hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
 
 smoke: setup  ## a few cells in seconds -> results/smoke/report.md

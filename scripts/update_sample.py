@@ -97,7 +97,8 @@ def ladder_block(report: str, args) -> list[str]:
     control = [p for p in paragraphs if p.startswith("**Positive control") or p.startswith("**The positive control")]
     checks = [p for p in paragraphs if p.startswith("- ")]
     stopped = [p for p in paragraphs if p.startswith("Pretraining ")]
-    matrix = md_table(report, "Ladder matrix (points, AE minus baseline)")
+    matrix = md_table(report, "Ladder matrix (points, pretraining minus baseline)")
+    equal = md_table(report, "Pretraining against the rival trained as long")
     claims = md_table(report, "Claims")
     return [
         provenance(report, args, "make ladder", "ladder"),
@@ -109,9 +110,15 @@ def ladder_block(report: str, args) -> list[str]:
         *stopped,
         "",
         "**The ladder matrix** (test accuracy, pretraining minus the rung's better baseline, points, 95% CI; "
-        "the outcome word by the verdict's rule, Holm over each pretraining's entries):",
+        "the outcome word by the verdict's rule, Holm over each pretraining's entries; "
+        "autoencoder and RBM stack each a row of its own):",
         "",
         *render(matrix, list(matrix[0].keys())),
+        "",
+        "**Against the rival trained as long** (the rung's LSUV given the pretraining's passes as extra supervised "
+        "steps; its own Holm family):",
+        "",
+        *render(equal, list(equal[0].keys())),
         "",
         "**The seed's claims, measured:**",
         "",

@@ -153,6 +153,27 @@ def test_the_ladder_figure_marks_each_entry_with_the_matrix_outcome():
     assert set(plots.OUTCOME_MARKERS) <= set(legend_labels(fig))
 
 
+
+def test_the_ladder_figure_leaves_out_an_entry_without_an_interval_and_says_so():
+    """One paired seed gives a difference but no interval; drawn, a net left at chance (-78 points, as an RBM
+    start left the deep ReLU net without BN in the 2026-12-04 ladder) would stretch the axis over the 1-4
+    points the other entries differ by."""
+    rows = [(r, f"rung {r}", 0.02, 0.0, 0.04) for r in range(3)] + [(3, "rung 3", -0.78, np.nan, np.nan)]
+    m = pd.DataFrame(
+        [
+            {"row": r, "rung": r, "label": label, "model": "deep_mlp", "labeled_fraction": 0.01, "outcome": "helps"}
+            | {"test_acc_diff": d, "test_acc_lo": lo, "test_acc_hi": hi}
+            for r, label, d, lo, hi in rows
+        ]
+    )
+    fig = plots.ladder_effects_figure(m, margin=0.01, confidence=0.95)
+    (ax,) = fig.axes
+    assert len([line for line in ax.lines if len(line.get_xdata()) == 1]) == 3  # one marker per drawn entry
+    low, high = ax.get_ylim()
+    assert -10 < low < 0 < 4 < high < 10
+    assert "1 entries without an interval" in fig._suptitle.get_text()
+    assert len(ax.get_xticks()) == 4  # its rung keeps its place on the axis
+
 def test_a_sections_lead_figure_comes_before_its_words_in_markdown_and_html(tmp_path):
     from bench.report.build import render_html, render_markdown
     from bench.report.sections import Section
@@ -168,6 +189,20 @@ def test_a_sections_lead_figure_comes_before_its_words_in_markdown_and_html(tmp_
     html = render_html("t", sections)
     assert html.index('alt="verdict_forest"') < html.index("The words.") < html.index('alt="grid"')
 
+
+
+def test_a_pivoted_tables_axis_name_is_not_an_extra_column_in_html():
+    """The ladder matrix is a pivot whose columns keep the axis name 'column'; the HTML table showed it as a first
+    header cell over an empty column (2026-12-04 screenshot)."""
+    from bench.report.build import render_html
+    from bench.report.sections import Section
+
+    long = pd.DataFrame({"rung": [0, 0], "column": ["mlp, 0.01", "mlp, 1"], "entry": ["+1.0", "+2.0"]})
+    table = long.pivot(index="rung", columns="column", values="entry").reset_index()
+    assert table.columns.name == "column"
+    html = render_html("t", [Section("Ladder", tables=[("Matrix", table)])])
+    header = html[html.index("<thead>") : html.index("</thead>")]
+    assert header.count("<th>") == 3 and ">column<" not in header
 
 # --- one colour scale per figure
 

@@ -80,6 +80,7 @@ def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
     status = all_cells["status"].value_counts().to_dict()
     first_charge = all_cells[~all_cells["init_cache_hit"].fillna(False).astype(bool)]
     compute = first_charge["init_seconds"].fillna(0).sum() + all_cells["train_seconds"].fillna(0).sum()
+    hours = f" ({compute / 3600:.1f} h)" if compute >= 3600 else ""
     sizes = all_cells.groupby(["dataset", "labeled_fraction"])["labeled_size"].first().reset_index()
     sizes = sizes.merge(
         all_cells.groupby("dataset")[["train_size", "val_size", "test_size"]].first().reset_index(), on="dataset"
@@ -104,8 +105,8 @@ def run_section(all_cells: pd.DataFrame, out_dir: Path) -> Section:
             if env
             else ""
         ),
-        f"Total compute: {compute:.0f} s (training, plus each init once; a cached pretraining is charged to "
-        f"every cell that uses it in the tables but counted once here).",
+        f"Total compute: {fmt_seconds(compute)}{hours} (training, plus each init once; a cached pretraining is "
+        f"charged to every cell that uses it in the tables but counted once here).",
         "Each group is shown at its own best learning rate, chosen on median final validation accuracy "
         "(never on test accuracy). Intervals are 95% percentile-bootstrap intervals of the median over seeds; "
         "k/n is the share of seeds that reached the target; a median reads `> max_steps` when half or fewer did.",
@@ -639,7 +640,9 @@ def render_html(title: str, sections: list[Section]) -> str:
                 "blocks": _blocks(s.text),
                 "lead": [_embedded(p) for p in s.lead],
                 "images": [_embedded(p) for p in s.images],
-                "tables": [(c, Markup(t.to_html(index=False, na_rep=""))) for c, t in s.tables],
+                "tables": [
+                    (c, Markup(t.rename_axis(columns=None).to_html(index=False, na_rep=""))) for c, t in s.tables
+                ],
             }
             for s in sections
         ],

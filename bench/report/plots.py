@@ -218,6 +218,12 @@ def ladder_effects_figure(m: pd.DataFrame, margin: float, confidence: float) -> 
     )
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(fracs)))
     band = margin * 100
+    # An entry without an interval (too few paired seeds) is one seed's difference, which can be tens of points
+    # (a net left at chance) and would stretch the axis over the few points the others differ by: the matrix
+    # states it in words, the figure leaves it out and says how many.
+    has_interval = np.isfinite(m["test_acc_lo"].to_numpy(float)) & np.isfinite(m["test_acc_hi"].to_numpy(float))
+    left_out = int((~has_interval).sum())
+    m = m[has_interval]
     for ax, model in zip(axes[0], models):
         ax.axhspan(-band, band, color="tab:blue", alpha=0.12, lw=0)
         ax.axhline(0, color="black", lw=1)
@@ -252,7 +258,10 @@ def ladder_effects_figure(m: pd.DataFrame, margin: float, confidence: float) -> 
         *[_outcome_marker(word) for word in OUTCOME_MARKERS],
     ]
     fig.legend(handles=proxies, fontsize=8, loc="outside right center")
-    fig.suptitle("Pretraining's effect rung by rung (above zero: pretraining better)", fontsize=11)
+    title = "Pretraining's effect rung by rung (above zero: pretraining better)"
+    if left_out:
+        title += f"\n{left_out} entries without an interval (too few paired seeds) not drawn: see the matrix"
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
