@@ -153,7 +153,6 @@ def test_the_ladder_figure_marks_each_entry_with_the_matrix_outcome():
     assert set(plots.OUTCOME_MARKERS) <= set(legend_labels(fig))
 
 
-
 def test_the_ladder_figure_leaves_out_an_entry_without_an_interval_and_says_so():
     """One paired seed gives a difference but no interval; drawn, a net left at chance (-78 points, as an RBM
     start left the deep ReLU net without BN in the 2026-12-04 ladder) would stretch the axis over the 1-4
@@ -174,6 +173,7 @@ def test_the_ladder_figure_leaves_out_an_entry_without_an_interval_and_says_so()
     assert "1 entries without an interval" in fig._suptitle.get_text()
     assert len(ax.get_xticks()) == 4  # its rung keeps its place on the axis
 
+
 def test_a_sections_lead_figure_comes_before_its_words_in_markdown_and_html(tmp_path):
     from bench.report.build import render_html, render_markdown
     from bench.report.sections import Section
@@ -190,7 +190,6 @@ def test_a_sections_lead_figure_comes_before_its_words_in_markdown_and_html(tmp_
     assert html.index('alt="verdict_forest"') < html.index("The words.") < html.index('alt="grid"')
 
 
-
 def test_a_pivoted_tables_axis_name_is_not_an_extra_column_in_html():
     """The ladder matrix is a pivot whose columns keep the axis name 'column'; the HTML table showed it as a first
     header cell over an empty column (2026-12-04 screenshot)."""
@@ -203,6 +202,7 @@ def test_a_pivoted_tables_axis_name_is_not_an_extra_column_in_html():
     html = render_html("t", [Section("Ladder", tables=[("Matrix", table)])])
     header = html[html.index("<thead>") : html.index("</thead>")]
     assert header.count("<th>") == 3 and ">column<" not in header
+
 
 # --- one colour scale per figure
 
