@@ -514,7 +514,6 @@ def problems_section(all_cells: pd.DataFrame, others: pd.DataFrame, problems: li
         # before the cell-by-cell list
         keys = [*metrics.GROUP, "lr"]
         counts = bad.groupby([*keys, "status"]).size().unstack("status", fill_value=0).reset_index()
-        counts.columns.name = None
         sec.tables.append(("Cells not ok, counted by setting (each of its seeds one cell)", counts))
         sec.tables.append(("Cells not ok", bad[["cell_id", "status", "error"]].reset_index(drop=True)))
     if not others.empty:
