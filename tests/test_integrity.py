@@ -407,3 +407,45 @@ def test_joblib_workers_do_not_outlive_a_killed_sweep(tmp_path):
     while workers_of(proc.pid) and time.time() < deadline:
         time.sleep(0.5)
     assert workers_of(proc.pid) == []
+
+
+def test_report_against_on_a_ladder_folder_gives_each_row_the_word_and_p_of_the_folders_own_report(
+    cfg_factory, tmp_path
+):
+    """The verdict's rows of a ladder folder are entries of the ladder's matrix and take its Holm family; --against
+    shows the same analysis (bench.analysis.analyze), never a verdict computed again without that step."""
+    import pandas as pd
+
+    from bench.report.compare import folder_numbers
+
+    out = tmp_path / "ladder"
+    for bn, inits in (("false", ("random", "autoencoder_short")), ("true", ("lsuv", "autoencoder_short"))):
+        for init in inits:
+            run_job(
+                cfg_factory(
+                    "data=digits",
+                    "train.max_steps=30",
+                    "n_seeds=3",
+                    f"model.batchnorm={bn}",
+                    f"init={init}",
+                    out_dir=out,
+                )
+            )
+    report = OmegaConf.merge(
+        REPORT,
+        {
+            "ladder": [
+                {"rung": 1, "label": "relu", "activation": "relu", "batchnorm": False, "baselines": ["random"]},
+                {"rung": 3, "label": "+ BN, LSUV", "activation": "relu", "batchnorm": True, "baselines": ["lsuv"]},
+            ]
+        },
+    )
+    write_report(out, report)
+    own = pd.read_csv(out / "verdict.csv")
+    assert list(own["holm_family"]) == ["the ladder's matrix"] and list(own["flagged"]) == [True]  # no rung 0
+    _, shown, _ = folder_numbers(out, report)
+    key = ["labeled_fraction", "rival"]
+    both = own[[*key, "outcome", "p_holm"]].merge(shown[[*key, "outcome", "p_holm"]], on=key, suffixes=("", " shown"))
+    assert len(both) == len(own)
+    assert list(both["outcome"]) == list(both["outcome shown"])
+    assert both["p_holm"].to_numpy() == pytest.approx(both["p_holm shown"].to_numpy())

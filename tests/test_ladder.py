@@ -9,10 +9,14 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, read_write
 
+from bench.analysis import Analysis
+from bench.analysis import ladder as ladder_numbers
+from bench.analysis.folder import compare
+from bench.analysis.metrics import Target
 from bench.config import LadderRow, validate
 from bench.identity import cell_axes, cell_ids, job_cells
 from bench.report import ladder
-from bench.report.build import lr_edge_section
+from bench.report.measure_sections import lr_edge_section
 from tests.conftest import make_cfg
 
 
@@ -65,7 +69,7 @@ def test_every_arm_of_the_ladder_belongs_to_a_row_of_its_report():
     row's baseline: no arm is trained and then never compared, and no row names a baseline the sweep does not
     train."""
     cfg = make_cfg(["sweep=ladder"])
-    rows = ladder.ladder_rows(cfg.report)
+    rows = ladder_numbers.ladder_rows(cfg.report)
     arms = {(a["activation"], a["batchnorm"], a["init"]) for a in (cell_axes(make_cfg(j), 0) for j in ladder_jobs())}
     covered = set()
     for r in rows:
@@ -150,6 +154,21 @@ def matrix_rows(effects: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def control(m: pd.DataFrame) -> tuple[bool, list[str]]:
+    """Whether the positive control holds on the matrix `m`, and the report's line per activation."""
+    ok, checks = ladder_numbers.positive_control(m)
+    return ok, ladder.control_lines(checks)
+
+
+def analysis_of(cells: pd.DataFrame, reached: pd.DataFrame, report_cfg) -> Analysis:
+    """The analysis of chosen cells with their steps to the headline target, as bench.analysis.analyze fills it."""
+    headline = Target("95% of best", "relative", 0.95)
+    a = Analysis(
+        0.95, float(report_cfg.equivalence_margin) / 100, [headline], headline, reached, cells, reached, reached
+    )
+    return compare(a, report_cfg)
+
+
 def test_the_positive_control_holds_only_when_all_three_published_directions_hold():
     good = {
         (0, "deep_mlp", 0.01): (0.08, "helps"),
@@ -157,16 +176,16 @@ def test_the_positive_control_holds_only_when_all_three_published_directions_hol
         (0, "mlp", 0.01): (0.03, "helps"),
         (3, "deep_mlp", 0.01): (0.0, "equivalent"),
     }
-    ok, lines = ladder.positive_control(matrix_rows(good))
+    ok, lines = control(matrix_rows(good))
     assert ok and len(lines) == 1  # one rung-0 activation here
     assert "helps on deep_mlp at 0.01 labeled: yes" in lines[0]
     assert "larger than at 1 labeled: yes (+8.0 against +1.0 points)" in lines[0]
     assert "larger than on mlp: yes (+8.0 against +3.0 points)" in lines[0]
     # bigger on the shallow net than on the deep one: the third check fails, so the control fails
-    ok, lines = ladder.positive_control(matrix_rows({**good, (0, "mlp", 0.01): (0.12, "helps")}))
+    ok, lines = control(matrix_rows({**good, (0, "mlp", 0.01): (0.12, "helps")}))
     assert not ok and "larger than on mlp: no (+8.0 against +12.0 points)" in lines[0]
     # no "helps" at rung 0 on the deep net with few labels
-    ok, lines = ladder.positive_control(matrix_rows({**good, (0, "deep_mlp", 0.01): (0.08, "inconclusive")}))
+    ok, lines = control(matrix_rows({**good, (0, "deep_mlp", 0.01): (0.08, "inconclusive")}))
     assert not ok and "helps on deep_mlp at 0.01 labeled: no" in lines[0]
 
 
@@ -221,7 +240,7 @@ def test_the_ladder_matrix_pairs_each_rung_with_its_own_baseline_and_one_holm_fa
             ],
         }
     )
-    m = ladder.ladder_matrix(cells, reached, report).set_index("rung")
+    m = ladder_numbers.ladder_matrix(cells, reached, report).set_index("rung")
     assert m.loc[0, "rival"] == "random" and m.loc[0, "test_acc_diff"] == pytest.approx(0.102)
     assert m.loc[0, "outcome"] == "helps"
     # lsuv has the better validation accuracy (0.80 against 0.70), whatever krahenbuhl's test accuracy
@@ -259,7 +278,7 @@ def test_an_rbm_row_stands_next_to_the_autoencoders_and_each_is_compared_with_lo
             "ladder": [{"rung": 3, "label": "fast", "activation": "relu", "batchnorm": True, "baselines": ["lsuv"]}],
         }
     )
-    m = ladder.ladder_matrix(cells, reached, report).set_index("pretrained")
+    m = ladder_numbers.ladder_matrix(cells, reached, report).set_index("pretrained")
     assert list(m.index) == ["autoencoder", "rbm"] and set(m["rival"]) == {"lsuv"}
     assert m.loc["autoencoder", "test_acc_diff"] == pytest.approx(0.0304)  # 0.83 + 0.4/1000 on average - 0.80
     assert m.loc["rbm", "test_acc_diff"] == pytest.approx(-0.0096)
@@ -314,7 +333,7 @@ def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_
                             )
                         )
     all_cells = pd.DataFrame(rows)
-    from bench import metrics
+    from bench.analysis import metrics
 
     cells = metrics.best_lr(all_cells)
     reached = pd.DataFrame(
@@ -332,7 +351,7 @@ def test_the_ladder_sections_state_the_control_the_matrix_the_figure_the_claims_
             LadderRow(rung=1, label="relu", activation="relu", batchnorm=False, baselines=["random"]),
             LadderRow(rung=3, label="fast", activation="relu", batchnorm=True, baselines=["lsuv"]),
         ]
-    sections, m = ladder.ladder_sections(cells, reached, all_cells, cfg, tmp_path)
+    sections = ladder.ladder_sections(analysis_of(cells, reached, cfg), cfg, tmp_path)
     assert [s.title.split(":")[0] for s in sections] == ["The ladder", "The seed's claims, measured"]
     text = "\n".join(sections[0].text)
     assert text.startswith("**Positive control reproduced:**")
@@ -360,7 +379,8 @@ def test_claims_say_not_recorded_rather_than_crash_on_results_without_pass_count
         ]
     )
     reached = pd.DataFrame({"cell_id": cells["cell_id"], "steps": 10.0})
-    claims = ladder.claims_table(cells, reached, pd.DataFrame(columns=["rung"]), 0.95)
+    a = Analysis(0.95, 0.01, [], Target("t", "relative", 0.95), reached, cells, reached, reached)
+    claims = ladder.claims_table(a)
     assert not any("three orders" in c for c in claims["claim"])  # no pass counts: that claim is not made
 
 

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import metrics
-from bench import verdict as verdicts
-from bench.metrics import Target
+from bench.analysis import comparisons, metrics, rule
+from bench.analysis import stats as paired_stats
+from bench.analysis.metrics import Target
+from bench.report.sentences import verdict_sentence
 
 
 def make(cells_spec, curves_spec):
@@ -148,7 +149,8 @@ def verdict_cells(ae_acc, rival_acc, ae_steps, rival_steps, ae_seeds=None, rival
     reached = pd.DataFrame({"cell_id": list(steps), "steps": list(map(float, steps.values())), "target": "t"})
     reached["passes"] = 2 * reached["steps"] + reached["cell_id"].str.startswith("autoencoder") * 1000.0
     reached["seconds"] = reached["steps"] / 100
-    return verdicts.verdict(cells, reached, 0.95, margin).iloc[0]
+    r = comparisons.verdict(cells, reached, 0.95, margin).iloc[0].to_dict()
+    return {**r, "sentence": verdict_sentence(r, 0.95, margin)}  # the report's sentence of that row
 
 
 def test_verdict_says_helps_on_paired_differences():
@@ -199,23 +201,23 @@ def test_paired_t_agrees_with_scipy_and_holm_with_a_hand_computation():
     from scipy import stats
 
     d = np.array([0.3, -0.1, 0.5, 0.2, 0.05, 0.4])
-    c = verdicts.paired_t(d, 0.9)
+    c = paired_stats.paired_t(d, 0.9)
     ref = stats.ttest_1samp(d, 0.0)
     lo, hi = ref.confidence_interval(0.9)
     assert (c.lo, c.hi, c.p) == pytest.approx((lo, hi, ref.pvalue))
     for q, df in [(0.975, 1), (0.975, 9), (0.8, 9), (0.995, 30), (0.025, 4)]:  # the power and settle-seeds quantiles
         assert metrics.t_quantile(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-12)
     # p .01 .04 .03 -> sorted .01*3 = .03, .03*2 = .06, .04*1 = .04 -> monotone: .06
-    assert verdicts.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert paired_stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
 def test_the_rival_is_chosen_on_validation_with_a_stated_tie_rule():
     g = pd.DataFrame(
         {"init": ["lsuv"] * 3 + ["krahenbuhl"] * 3, "final_val_acc": [0.8, 0.9, 0.9, 0.7, 0.9, 0.95]}
     )  # medians tie at .9; means .867 vs .85
-    assert verdicts.choose_rival(g) == ("lsuv", "tie on median validation accuracy, higher mean")
+    assert rule.choose_rival(g) == ("lsuv", "tie on median validation accuracy, higher mean")
     g["final_val_acc"] = [0.9] * 6
-    assert verdicts.choose_rival(g) == ("krahenbuhl", "tie on median and mean validation accuracy, alphabetical")
+    assert rule.choose_rival(g) == ("krahenbuhl", "tie on median and mean validation accuracy, alphabetical")
 
 
 # --- the interval's promise, by simulation
@@ -233,8 +235,8 @@ def claim_rate(n: int, draw, shift: float = 0.0, reps: int = 3000, seed: int = 0
     claims = covered = 0
     for _ in range(reps):
         a, b = draw(rng, n) + shift, draw(rng, n)
-        c = verdicts.paired_t(a - b, 0.95)
-        claims += verdicts.outcome(c, c.p, margin=0.01) in ("helps", "hurts")
+        c = paired_stats.paired_t(a - b, 0.95)
+        claims += rule.outcome(c, c.p, margin=0.01) in ("helps", "hurts")
         covered += c.lo <= shift <= c.hi
     return claims / reps, covered / reps
 
@@ -259,22 +261,21 @@ def test_a_shift_of_two_standard_deviations_is_found_at_the_default_seed_count()
 
 def test_detectable_effect_is_found_with_its_stated_power():
     # the smallest effect for 80% power at n=8, sd=1 (diffs), checked by simulating that effect
-    mde = verdicts.detectable_effect(1.0, 8, 0.05, 0.8)
+    mde = paired_stats.detectable_effect(1.0, 8, 0.05, 0.8)
     rng = np.random.default_rng(1)
-    found = np.mean([verdicts.paired_t(rng.normal(mde, 1.0, 8)).p < 0.05 for _ in range(3000)])
+    found = np.mean([paired_stats.paired_t(rng.normal(mde, 1.0, 8)).p < 0.05 for _ in range(3000)])
     assert 0.75 <= found <= 0.85
 
 
 def test_practical_size_decides_the_word():
     """The interval inside the margin is "equivalent" even when the test rejects no difference (then
     "small but real"); helps/hurts only past the margin; this is the README's +0.3 [+0.0, +0.6] case."""
-    from bench.verdict import verdict_sentence
 
-    inside = verdicts.Paired(n=10, mean=0.003, sd=0.004, lo=0.0002, hi=0.006, p=0.035)
-    assert verdicts.outcome(inside, 0.035, margin=0.01) == "equivalent"
-    beyond = verdicts.Paired(n=10, mean=0.012, sd=0.004, lo=0.009, hi=0.015, p=1e-5)
-    assert verdicts.outcome(beyond, 1e-5, margin=0.01) == "helps"
-    assert verdicts.outcome(beyond, 0.2, margin=0.01) == "inconclusive"  # not significant after Holm
+    inside = paired_stats.Paired(n=10, mean=0.003, sd=0.004, lo=0.0002, hi=0.006, p=0.035)
+    assert rule.outcome(inside, 0.035, margin=0.01) == "equivalent"
+    beyond = paired_stats.Paired(n=10, mean=0.012, sd=0.004, lo=0.009, hi=0.015, p=1e-5)
+    assert rule.outcome(beyond, 1e-5, margin=0.01) == "helps"
+    assert rule.outcome(beyond, 0.2, margin=0.01) == "inconclusive"  # not significant after Holm
     row = dict(labeled_fraction=1.0, rival="lsuv", outcome="equivalent", n_pairs=10, test_acc_diff=0.003)
     row.update(p_holm=0.035, detectable=0.004, settle_seeds=None)
     small = verdict_sentence({**row, "test_acc_lo": 0.0002, "test_acc_hi": 0.006}, 0.95, 0.01)
@@ -293,9 +294,9 @@ def test_the_rule_keeps_a_a_false_claims_under_10_percent_at_every_seed_count(sd
     for n in sorted({3, 5, 8, default_seeds()}):
         claims = 0
         for _ in range(2000):
-            rows = [verdicts.paired_t(rng.normal(0, sd, n) - rng.normal(0, sd, n)) for _ in range(3)]
-            p_holm = verdicts.holm([c.p for c in rows])
-            claims += any(verdicts.outcome(c, p, 0.01) in ("helps", "hurts") for c, p in zip(rows, p_holm))
+            rows = [paired_stats.paired_t(rng.normal(0, sd, n) - rng.normal(0, sd, n)) for _ in range(3)]
+            p_holm = paired_stats.holm([c.p for c in rows])
+            claims += any(rule.outcome(c, p, 0.01) in ("helps", "hurts") for c, p in zip(rows, p_holm))
         assert claims / 2000 < 0.10, (n, sd, claims / 2000)
 
 
@@ -321,7 +322,7 @@ def test_one_comparison_takes_the_word_and_p_of_the_larger_family_it_belongs_to(
     family = v.iloc[:1].assign(p_holm=0.084, outcome="inconclusive", sentence="matrix")
     # the RBM's entry of the same workload and rival in that family is another comparison: never adopted
     rbm = v.iloc[1:].assign(pretrained="rbm", p_holm=0.001, outcome="hurts", sentence="rbm")
-    out = verdicts.adopt(v, pd.concat([family, rbm]), "the ladder's matrix")
+    out = comparisons.adopt(v, pd.concat([family, rbm]), "the ladder's matrix")
     assert list(out["p_holm"]) == [0.084, 0.5] and list(out["outcome"]) == ["inconclusive", "inconclusive"]
     assert list(out["holm_family"]) == ["the ladder's matrix", "the verdict's rows"]
 
@@ -344,13 +345,13 @@ def test_bn_interaction_is_the_per_seed_difference_of_pretrainings_gains():
         ]
     cells, _ = make(spec, {})
     v = pd.DataFrame([dict(dataset="d", model="mlp", labeled_fraction=1.0, activation="relu", rival="lsuv")])
-    r = verdicts.bn_interaction(cells, v, 0.95).iloc[0]
+    r = comparisons.bn_interaction(cells, v, 0.95).iloc[0]
     assert r["interaction"] == pytest.approx(0.03) and r["n"] == 3
     assert r["gain_bn"] == pytest.approx(0.05) and r["gain_nobn"] == pytest.approx(0.02)
     half = 4.303 * 0.01 / 3**0.5  # t(0.975, 2) x sd 1 point / sqrt(3)
     assert (r["lo"], r["hi"]) == pytest.approx((0.03 - half, 0.03 + half), abs=1e-4)
     # fewer than three seeds with both BN settings: no row rather than an infinite interval
-    assert verdicts.bn_interaction(cells[cells["seed"] < 2], v, 0.95).empty
+    assert comparisons.bn_interaction(cells[cells["seed"] < 2], v, 0.95).empty
 
 
 def test_a_cell_at_chance_is_left_out_of_the_pairs_like_a_diverged_one():
@@ -367,7 +368,7 @@ def test_a_cell_at_chance_is_left_out_of_the_pairs_like_a_diverged_one():
         {},
     )
     reached = pd.DataFrame({"cell_id": spec_cells["cell_id"], "steps": 100.0})
-    r = verdicts.verdict(spec_cells, reached, 0.95, 0.01).iloc[0]
+    r = comparisons.verdict(spec_cells, reached, 0.95, 0.01).iloc[0]
     # seeds 0, 1, 3: differences +1, 0, +1 points -> mean 2/3 of a point
     assert r["n_pairs"] == 3 and r["n_dropped"] == 1 and r["test_acc_diff"] == pytest.approx(0.02 / 3)
 

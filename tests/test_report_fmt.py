@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.report.build import _fmt_interval, cost_cell, speedup_cell
 from bench.report.fmt import accuracy_decimals, time_decimals
 from bench.report.sections import points
-from bench.verdict import cost_phrase
+from bench.report.sentences import cost_phrase
+from bench.report.table_cells import cost_cell, speedup_cell
+from bench.report.table_cells import fmt_interval as _fmt_interval
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,7 @@ def test_a_cost_not_computed_says_how_many_seeds_it_needed_and_had():
 def test_cells_not_ok_are_counted_by_setting_before_their_list():
     import pandas as pd
 
-    from bench.report.build import problems_section
+    from bench.report.run_sections import problems_section
 
     base = {"dataset": "digits", "model": "mlp", "labeled_fraction": 1.0, "activation": "relu", "batchnorm": False}
     cells = pd.DataFrame(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import metrics
+from bench.analysis import metrics
 from bench.report import plots
 from tests.conftest import ROOT
 
@@ -175,7 +175,7 @@ def test_the_ladder_figure_leaves_out_an_entry_without_an_interval_and_says_so()
 
 
 def test_a_sections_lead_figure_comes_before_its_words_in_markdown_and_html(tmp_path):
-    from bench.report.build import render_html, render_markdown
+    from bench.report.render import render_html, render_markdown
     from bench.report.sections import Section
 
     (tmp_path / "plots").mkdir()
@@ -193,7 +193,7 @@ def test_a_sections_lead_figure_comes_before_its_words_in_markdown_and_html(tmp_
 def test_a_pivoted_tables_axis_name_is_not_an_extra_column_in_html():
     """The ladder matrix is a pivot whose columns keep the axis name 'column'; the HTML table showed it as a first
     header cell over an empty column (2026-12-04 screenshot)."""
-    from bench.report.build import render_html
+    from bench.report.render import render_html
     from bench.report.sections import Section
 
     long = pd.DataFrame({"rung": [0, 0], "column": ["mlp, 0.01", "mlp, 1"], "entry": ["+1.0", "+2.0"]})

@@ -133,7 +133,7 @@ def test_older_schema_cells_are_read_but_never_pooled_with_current_ones(cfg_fact
     """A result of an older schema is still read; the report's configuration split keeps it apart from
     current cells of the same axes, and a folder recorded as an older schema refuses current cells
     unless append=true."""
-    from bench.metrics import one_configuration
+    from bench.analysis.metrics import one_configuration
     from bench.results import SCHEMA, ExperimentMismatch, check_experiment
 
     assert old_schema < SCHEMA

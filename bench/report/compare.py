@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import metrics
-from bench import verdict as verdicts
-from bench.results import load_results
+from bench.analysis import folder_analysis, metrics
+from bench.analysis.rule import outcome
+from bench.analysis.stats import paired_t
 
 
 def contradict(a: str, b: str, small_a: bool, small_b: bool) -> bool:
@@ -28,18 +28,10 @@ def contradict(a: str, b: str, small_a: bool, small_b: bool) -> bool:
 
 
 def folder_numbers(folder: Path, report_cfg) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(cells at their chosen learning rate with steps to the headline target, verdict rows, all cells)."""
-    all_cells, curves, _ = load_results(folder)
-    if all_cells.empty or not (all_cells["status"] != "failed").any():
-        raise FileNotFoundError(f"{folder} holds no readable cells (cells/*/result.json) to compare")
-    all_cells, _, _ = metrics.one_configuration(all_cells)
-    cells = metrics.best_lr(all_cells)
-    target = metrics.Target(
-        metrics.relative_name(report_cfg.headline_target), "relative", float(report_cfg.headline_target)
-    )
-    reached = metrics.reach(all_cells[all_cells["status"] != "failed"], curves, target)
-    v = verdicts.verdict(cells, reached, float(report_cfg.confidence), float(report_cfg.equivalence_margin) / 100)
-    return cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left"), v, all_cells
+    """(cells at their chosen learning rate with steps to the headline target, verdict rows, all cells): the
+    folder's own analysis, so that a row reads here as it does in the folder's report."""
+    a, all_cells = folder_analysis(folder, report_cfg)
+    return a.cells.merge(a.head_reached[["cell_id", "steps"]], on="cell_id", how="left"), a.verdict, all_cells
 
 
 def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) -> pd.DataFrame:
@@ -56,7 +48,7 @@ def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) 
         n = min(len(xa), len(xb))
         if n == 0:
             continue
-        c = verdicts.paired_t(xa[:n] - xb[:n], confidence)
+        c = paired_t(xa[:n] - xb[:n], confidence)
         rows.append(
             {
                 **dict(zip(keys, key)),
@@ -65,7 +57,7 @@ def aa_rows(a: pd.DataFrame, b: pd.DataFrame, confidence: float, margin: float) 
                 "lo": c.lo,
                 "hi": c.hi,
                 "p": c.p,
-                "claim": verdicts.outcome(c, c.p, margin, 1 - confidence) in ("helps", "hurts"),
+                "claim": outcome(c, c.p, margin, 1 - confidence) in ("helps", "hurts"),
             }
         )
     return pd.DataFrame(rows)
@@ -90,7 +82,7 @@ def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
     if va.empty or vb.empty:
         parts.append("No verdict in one of the folders.")
     else:
-        cols = ["rival", "outcome", "test_acc_diff", "small"]
+        cols = ["rival", "outcome", "test_acc_diff", "p_holm", "small"]
         for v in (va, vb):
             v["small"] = (v["test_acc_lo"] > -margin) & (v["test_acc_hi"] < margin)
         both = va[key + cols].merge(vb[key + cols], on=key, how="outer", suffixes=(" A", " B"))
@@ -107,6 +99,8 @@ def compare(folder_a: Path, folder_b: Path, report_cfg) -> str:
         both = both.drop(columns=["small A", "small B"])
         for col in ("test_acc_diff A", "test_acc_diff B"):
             both[col] = [f"{v * 100:+.1f}" if pd.notna(v) else "" for v in both[col]]
+        for col in ("p_holm A", "p_holm B"):  # each folder's own Holm family, as its report states it
+            both[col] = [f"{v:.2g}" if pd.notna(v) else "" for v in both[col]]
         parts.append(both.to_markdown(index=False))
         parts.append(
             f"{(both['contradiction'] == 'yes').sum()} of {len(both)} rows contradict each other "

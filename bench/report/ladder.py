@@ -1,51 +1,23 @@
 """The ladder's report sections: the positive control, the matrix of pretraining's effect rung by rung,
 its headline figure, the seed's own claims measured, and the learning rates chosen on a grid's edge.
 
-Every number comes from `bench.verdict.compare_rows` (the verdict's own rule, one Holm family over each
-pretraining's entries of the matrix) and from pure functions over the stored cells; a section is a function of them.
+Every number and word comes from `bench.analysis` (`Analysis.matrix`, `Analysis.control` and the claim
+figures of bench.analysis.ladder); this module only writes them out, a section a function.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from bench import verdict as verdicts
+from bench.analysis import Analysis
+from bench.analysis.ladder import ControlCheck, claim_ratios, init_cost_ratios, ratio_claim, scarce_labels, three_orders
+from bench.analysis.stats import MIN_PAIRS
+from bench.report import plots
 from bench.report.fmt import fmt_ratio, fmt_ratio_interval
 from bench.report.sections import Section, points
-
-# The pretrainings tried on top of each rung (init labels), each a matrix row of its own where the folder
-# has its cells: greedy autoencoders (Bengio et al. 2007) and RBM stacks (Hinton et al. 2006).
-PRETRAININGS = ("autoencoder", "rbm")
-
-
-def ladder_rows(report_cfg) -> list[dict]:
-    """The configured rows as plain dicts, in the config's order (the order of the rungs), each once per
-    pretraining in PRETRAININGS (compare_rows skips a pretraining without cells)."""
-    rows = []
-    for i, r in enumerate(report_cfg.ladder or []):
-        for j, pretrained in enumerate(PRETRAININGS):
-            rows.append(
-                {
-                    "row": i * len(PRETRAININGS) + j,
-                    "rung": int(r.rung),
-                    "label": str(r.label),
-                    "activation": str(r.activation),
-                    "batchnorm": bool(r.batchnorm),
-                    "baselines": list(r.baselines),
-                    "pretrained": pretrained,
-                }
-            )
-    return rows
-
-
-def ladder_matrix(cells: pd.DataFrame, reached: pd.DataFrame, report_cfg) -> pd.DataFrame:
-    """Pretraining against each row's better baseline, per model and labeled fraction (one Holm family per
-    pretraining)."""
-    margin = float(report_cfg.equivalence_margin) / 100
-    return verdicts.compare_rows(cells, reached, ladder_rows(report_cfg), float(report_cfg.confidence), margin)
+from bench.report.table_cells import long_cell
 
 
 def holm_sizes(m: pd.DataFrame) -> str:
@@ -68,8 +40,6 @@ def matrix_table(m: pd.DataFrame) -> pd.DataFrame:
 def longer_training_table(m: pd.DataFrame) -> pd.DataFrame:
     """The matrix entries whose folder has an equal-compute arm of the rival: pretraining against the
     rival given the pretraining's passes as extra supervised steps."""
-    from bench.report.build import long_cell
-
     if "long_rival" not in m:
         return pd.DataFrame()
     rows = m[m["long_rival"].notna()]
@@ -92,56 +62,39 @@ def _entry(r: dict) -> str:
         word += " (flagged)"
     left_out = r.get("n_dropped", 0) + r.get("n_unpaired", 0)
     note = f"; {left_out} cells unpaired (at chance, diverged or alone)" if left_out else ""
-    if r["n_pairs"] < verdicts.MIN_PAIRS:
+    if r["n_pairs"] < MIN_PAIRS:
         return f"{word}: {r['n_pairs']} paired seeds{note}"
     return f"{points(r['test_acc_diff'], r['test_acc_lo'], r['test_acc_hi'])} {word} vs {r['rival']}{note}"
 
 
-def positive_control(m: pd.DataFrame, pretrained: str = "autoencoder") -> tuple[bool, list[str]]:
-    """Does rung 0 show the published direction for `pretrained`? For some rung-0 activation, all three:
-    pretraining helps on the deep net at the fewest labels ('helps'), its effect there is larger than at the most
-    labels, and larger than on the shallow net at the fewest labels (each comparison within that activation).
-    Returns (it holds, one line per activation with its numbers). Point estimates decide the two 'larger
-    than' checks; their intervals are in the matrix."""
-    r0 = m[(m["rung"] == 0) & (m["pretrained"] == pretrained)] if "pretrained" in m else m[m["rung"] == 0]
-    if r0.empty:
-        return False, ["rung 0 has no paired cells: the control could not be computed"]
-    models = sorted(r0["model"].unique(), key=lambda x: (x != "deep_mlp", x))  # the deep net first
-    deep, fracs = models[0], sorted(r0["labeled_fraction"].unique())
-    few, many = fracs[0], fracs[-1]
-    lines, holds = [], False
-    for act, g in r0.groupby("activation", sort=False):
-
-        def at(model: str, frac: float) -> dict | None:
-            hit = g[(g["model"] == model) & (g["labeled_fraction"] == frac)]
-            return hit.iloc[0].to_dict() if len(hit) else None
-
-        top = at(deep, few)
-        if top is None:
-            lines.append(f"{act}: no paired cells on {deep} at {few:g} labeled")
+def control_lines(checks: list[ControlCheck]) -> list[str]:
+    """One line per rung-0 activation: each of the positive control's checks with its numbers."""
+    if not checks:
+        return ["rung 0 has no paired cells: the control could not be computed"]
+    lines = []
+    for c in checks:
+        if c.top is None:
+            lines.append(f"{c.activation}: no paired cells on {c.deep} at {c.few:g} labeled")
             continue
-        checks = [top["outcome"] == "helps"]
+        top = c.top
         parts = [
-            f"{act}: helps on {deep} at {few:g} labeled: {'yes' if checks[0] else 'no'} "
+            f"{c.activation}: helps on {c.deep} at {c.few:g} labeled: {'yes' if c.helps else 'no'} "
             f"({points(top['test_acc_diff'], top['test_acc_lo'], top['test_acc_hi'])} {top['outcome']})"
         ]
-        for name, other in (
-            (f"larger than at {many:g} labeled", at(deep, many) if many != few else None),
-            (f"larger than on {models[1]}", at(models[1], few) if len(models) > 1 else None),
-        ):
+        for kind, value, other, bigger in c.larger:
+            if kind == "fraction":
+                name = f"larger than at {value:g} labeled"
+            else:
+                name = f"larger than on {value}" if value is not None else "larger than on another model"
             if other is None:
                 parts.append(f"{name}: cannot say")
-                checks.append(False)
                 continue
-            bigger = top["test_acc_diff"] > other["test_acc_diff"]
-            checks.append(bool(bigger))
             parts.append(
                 f"{name}: {'yes' if bigger else 'no'} ({top['test_acc_diff'] * 100:+.1f} against "
                 f"{other['test_acc_diff'] * 100:+.1f} points)"
             )
-        holds = holds or all(checks)
         lines.append("; ".join(parts))
-    return holds, lines
+    return lines
 
 
 def stopped_paying(m: pd.DataFrame) -> str:
@@ -174,89 +127,65 @@ def stopped_paying(m: pd.DataFrame) -> str:
     )
 
 
-def claims_table(cells: pd.DataFrame, reached: pd.DataFrame, m: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """The seed's claims, each with our figure and whether it agrees."""
-    df = cells.merge(reached[["cell_id", "steps"]], on="cell_id", how="left")
-    df["steps"] = df["steps"].fillna(np.inf)
+def claims_table(a: Analysis) -> pd.DataFrame:
+    """The seed's claims, each with our figure and whether it agrees (bench.analysis.ladder decides)."""
     rows = []
 
-    def arm(act: str, bn: bool, init: str) -> pd.DataFrame:
-        return df[(df["activation"] == act) & (df["batchnorm"] == bn) & (df["init"] == init)]
-
-    def pooled(a: pd.DataFrame, b: pd.DataFrame) -> dict:
-        """b's steps / a's steps over every workload's seed pairs (a is the faster arm if > 1)."""
-        return verdicts.paired_ratio(b, a, "steps", confidence, on=("dataset", "model", "labeled_fraction", "seed"))
-
     def ratio_row(claim: str, r: dict, agree_if: float, claimed: float | None = None) -> dict:
-        if not np.isfinite(r["ratio"]):
+        word = ratio_claim(r, agree_if, claimed)
+        if word == "cannot say":
             figure = f"not computed: both arms reached the target in {r['n']} of {r['pairs']} seed pairs"
-            agrees = "cannot say"
         else:
             figure = f"{fmt_ratio_interval(r['ratio'], r['lo'], r['hi'])} fewer steps ({r['n']} seed pairs)"
-            agrees = "agree" if r["lo"] > agree_if else ("disagree" if r["hi"] < agree_if else "inconclusive")
-            if agrees == "agree" and claimed is not None and not r["lo"] <= claimed <= r["hi"]:
-                agrees = f"agree in direction, not in size ({fmt_ratio(claimed)} lies outside our interval)"
-        return {"claim": claim, "our figure": figure, "verdict": agrees}
+        if word == "agree in direction, not in size":
+            word += f" ({fmt_ratio(claimed)} lies outside our interval)"
+        return {"claim": claim, "our figure": figure, "verdict": word}
 
-    bn = pooled(arm("relu", True, "random"), arm("relu", False, "random"))
-    rows.append(ratio_row("BatchNorm reaches the same accuracy in fewer steps (the BN paper: 14x)", bn, 1.0, 14.0))
+    ratios = claim_ratios(a.cells, a.head_reached, a.confidence)
+    rows.append(
+        ratio_row(
+            "BatchNorm reaches the same accuracy in fewer steps (the BN paper: 14x)", ratios["batchnorm"], 1.0, 14.0
+        )
+    )
     for sat in ("sigmoid", "tanh"):
-        r = pooled(arm("relu", False, "random"), arm(sat, False, "random"))
-        rows.append(ratio_row(f"a non-saturating activation (ReLU) converges faster than {sat}", r, 1.0))
-
-    columns = ["init_forward_passes", "init_backward_passes", "init_seconds"]
-    cost = cells.reindex(columns=["init", *columns]).groupby("init")[columns].median()
-    if "autoencoder" in cost.index and "lsuv" in cost.index and cost.notna().all(axis=None):
-        passes = cost[["init_forward_passes", "init_backward_passes"]].sum(axis=1)
-        p_ratio = passes["autoencoder"] / passes["lsuv"] if passes["lsuv"] > 0 else np.inf
-        s_ratio = cost.loc["autoencoder", "init_seconds"] / cost.loc["lsuv", "init_seconds"]
+        rows.append(ratio_row(f"a non-saturating activation (ReLU) converges faster than {sat}", ratios[sat], 1.0))
+    cost = init_cost_ratios(a.cells)
+    if cost is not None:
+        p_ratio, s_ratio = cost
         rows.append(
             {
                 "claim": "a fast init is about three orders of magnitude cheaper than pretraining",
                 "our figure": f"pretraining costs {fmt_ratio_interval(p_ratio)} LSUV's passes and "
                 f"{fmt_ratio_interval(s_ratio)} its seconds (medians over cells)",
-                # "about three orders": within half an order of magnitude of 1,000x
-                "verdict": "agree" if 10**2.5 <= p_ratio <= 10**3.5 else "disagree",
+                "verdict": three_orders(p_ratio),
             }
         )
-    top = m[m["rung"] == m["rung"].max()] if not m.empty else m
-    if not top.empty:
-        fracs = sorted(top["labeled_fraction"].unique())
-        few, many = top[top["labeled_fraction"] == fracs[0]], top[top["labeled_fraction"] == fracs[-1]]
-        pays_few = int((few["outcome"] == "helps").sum())
-        pays_many = int((many["outcome"] == "helps").sum())
-        decided = (few["outcome"] != "inconclusive").any() and (many["outcome"] != "inconclusive").any()
-        agrees = ("agree" if pays_few > 0 and pays_many == 0 else "disagree") if decided else "cannot say"
+    scarce = scarce_labels(a.matrix)
+    if scarce is not None:
         rows.append(
             {
                 "claim": "pretraining pays when labels are scarce, not when they are plentiful (top rung)",
-                "our figure": f"helps in {pays_few} of {len(few)} entries at {fracs[0]:g} labeled, "
-                f"{pays_many} of {len(many)} at {fracs[-1]:g}",
-                "verdict": agrees,
+                "our figure": f"helps in {scarce['helps_few']} of {scarce['n_few']} entries at {scarce['few']:g} "
+                f"labeled, {scarce['helps_many']} of {scarce['n_many']} at {scarce['many']:g}",
+                "verdict": scarce["verdict"],
             }
         )
     return pd.DataFrame(rows)
 
 
-def ladder_sections(
-    cells: pd.DataFrame, reached: pd.DataFrame, all_cells: pd.DataFrame, report_cfg, plots_dir: Path
-) -> tuple[list[Section], pd.DataFrame]:
-    """The ladder's sections (empty when the report has no ladder rows) and its matrix."""
+def ladder_sections(a: Analysis, report_cfg, plots_dir: Path) -> list[Section]:
+    """The ladder's sections (none when the report has no ladder rows)."""
     if not report_cfg.get("ladder"):
-        return [], pd.DataFrame()
-    from bench.report import plots
-
-    conf = float(report_cfg.confidence)
-    margin = float(report_cfg.equivalence_margin) / 100
-    m = ladder_matrix(cells, reached, report_cfg)
+        return []
+    conf, margin, m = a.confidence, a.margin, a.matrix
     sec = Section("The ladder: does pretraining still pay as the tricks are added one at a time?")
     if m.empty:
         sec.text.append("Not computable: no rung has both its baseline and autoencoder cells.")
-        return [sec], m
-    ok, checks = positive_control(m)
-    if "pretrained" in m and (m["pretrained"] == "rbm").any():  # shown beside the autoencoder's, not deciding
-        checks += [f"RBM, {line}" for line in positive_control(m, "rbm")[1]]
-    m["flagged"] = not ok
+        return [sec]
+    ok, checks = a.control["autoencoder"]
+    lines = control_lines(checks)
+    if "rbm" in a.control:  # shown beside the autoencoder's, not deciding
+        lines += [f"RBM, {line}" for line in control_lines(a.control["rbm"][1])]
     if ok:
         sec.text.append("**Positive control reproduced:** at rung 0 the harness sees the published effect.")
     else:
@@ -265,7 +194,7 @@ def ladder_sections(
             "below are flagged: this harness, at these settings, cannot be shown to detect the known effect, so "
             "a 'no difference' further up the ladder may only mean that it cannot see one."
         )
-    sec.text += [f"- {c}" for c in checks]
+    sec.text += [f"- {c}" for c in lines]
     sec.text.append(stopped_paying(m))
     sec.text.append(
         "Each entry: test accuracy, the pretraining (autoencoder or RBM stack) minus the row's better baseline "
@@ -288,10 +217,10 @@ def ladder_sections(
         sec.tables.append(("Pretraining against the rival trained as long", longer))
 
     claims = Section("The seed's claims, measured")
-    claims.tables.append(("Claims", claims_table(cells, reached, m, conf)))
+    claims.tables.append(("Claims", claims_table(a)))
     claims.text.append(
         "Step ratios are per seed pair, over every model and labeled fraction where both arms reached the "
         "target (geometric mean with a paired t interval on the logs); init costs are medians over cells."
     )
 
-    return [sec, claims], m
+    return [sec, claims]

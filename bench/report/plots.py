@@ -21,8 +21,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from bench.analysis.metrics import STRATEGY, WORKLOAD, censored_median  # noqa: E402
 from bench.atomic import write_with  # noqa: E402
-from bench.metrics import STRATEGY, WORKLOAD, censored_median  # noqa: E402
 from bench.report.fmt import fmt_seconds  # noqa: E402
 
 # One colour per init (Okabe-Ito, readable with colour-blindness), one line style per BatchNorm setting.
