@@ -25,6 +25,7 @@ from bench.environment import environment
 from bench.identity import cell_axes, cell_config, cell_id, cell_ids, digest, job_cells
 from bench.inits import InitCost, planned_passes, run_init, strategy_code_version
 from bench.parallel import supports, train_seeds
+from bench.run_env import PARENT_PID_VAR, RUN_ID_VAR
 from bench.train import TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def new_result(cfg: DictConfig, seed: int, data_sizes: dict, env: dict) -> resul
         data_sizes=data_sizes,
         engine="sequential",
         env=env,
-        run=os.environ.get("BENCH_RUN_ID"),  # the sweep that wrote it (bench.sweep.RUN_ID_VAR)
+        run=os.environ.get(RUN_ID_VAR),  # the sweep that wrote it (bench.sweep.monitor sets it)
         started_at=dt.datetime.now(dt.timezone.utc).isoformat(),
     )
 
@@ -246,10 +247,10 @@ def run_job(cfg: DictConfig) -> list[dict]:
 def exit_with_parent() -> None:
     """In a worker of a local parallel launcher (joblib, submitit's local one): ignore Ctrl-C (the sweep's
     process reports it once for all) and exit as soon as the sweep's process is gone, so that killing it
-    never leaves a worker holding a gigabyte of memory. The sweep sets BENCH_PARENT_PID only for launchers
-    whose workers run on its machine (bench.sweep.guard_workers): a cluster job's node may not see the
-    sweep's process at all, and its scheduler ends it instead."""
-    parent = int(os.environ.get("BENCH_PARENT_PID", "0"))
+    never leaves a worker holding a gigabyte of memory. The sweep sets PARENT_PID_VAR (bench.run_env) only for
+    launchers whose workers run on its machine (bench.sweep.preflight.guard_workers): a cluster job's node may
+    not see the sweep's process at all, and its scheduler ends it instead."""
+    parent = int(os.environ.get(PARENT_PID_VAR, "0"))
     if not parent or parent == os.getpid() or any(t.name == "bench-exit-with-parent" for t in threading.enumerate()):
         return
     if threading.current_thread() is threading.main_thread():

@@ -232,7 +232,7 @@ def estimate_full(report: dict, seeds: int) -> dict | None:
 
     from bench.config import register_configs
     from bench.identity import job_cells
-    from bench.sweep import expand_grid
+    from bench.sweep.grid import expand_grid
 
     register_configs()
     with initialize_config_module(config_module="bench.conf", version_base="1.3"):

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, open_dict
 
 from bench import skip_final_collection_at_exit
 from bench.config import register_configs
-from bench.sweep import JobComposer
+from bench.sweep.grid import JobComposer
 
 ROOT = Path(__file__).resolve().parents[1]
 # A cache of its own for every test process (pytest-xdist runs several): the tests never read or write the
@@ -65,7 +65,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _composer() -> JobComposer:
-    """Composes as a sweep's preflight does (bench.sweep.JobComposer, checked against Hydra's compose in
+    """Composes as a sweep's preflight does (bench.sweep.grid.JobComposer, checked against Hydra's compose in
     test_config.py): Hydra composes each distinct set of group choices once in a test session, a test's
     plain key=value overrides are set onto a copy as Hydra sets them. Made inside make_cfg's Hydra."""
     return JobComposer(compose(config_name="config", return_hydra_config=True))

@@ -161,14 +161,14 @@ def test_help_names_every_option_and_preset():
 
 def test_a_sweeps_jobs_compose_as_hydra_composes_them():
     """The preflight composes each distinct set of group choices once and sets a job's plain values onto a
-    copy (bench.sweep.JobComposer): every job equals Hydra's own composition of it, and a value Hydra
+    copy (bench.sweep.grid.JobComposer): every job equals Hydra's own composition of it, and a value Hydra
     rejects fails with Hydra's own error."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException
     from omegaconf import OmegaConf
 
-    from bench.sweep import JobComposer, expand_grid
+    from bench.sweep.grid import JobComposer, expand_grid
 
     # a preset's value (train.max_steps: 40) overridden, a list, a value inside a chosen group, another group
     task = ["sweep=smoke", "init=lsuv,autoencoder_short", "init.cache=false", "train.max_steps=7"]
@@ -199,7 +199,7 @@ def test_full_preset_runs_the_rbm_arm_on_the_mlp_and_refuses_it_on_the_cnn():
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from bench.sweep import JobComposer, expand_grid
+    from bench.sweep.grid import JobComposer, expand_grid
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="bench.conf", version_base="1.3"):

@@ -126,7 +126,7 @@ def test_a_path_in_the_way_is_named_with_what_to_do_and_nothing_runs(tmp_path, w
 
 
 def test_the_end_of_a_sweep_advises_a_rerun_only_where_one_can_succeed(tmp_path, capsys):
-    from bench.sweep import exit_status
+    from bench.sweep.exit import exit_status
 
     assert results.claim(tmp_path, "held")  # this live process computes it
     (tmp_path / "cells" / "blocked").write_text("in the way")
@@ -337,7 +337,8 @@ def test_a_damaged_report_config_is_named(tmp_path, capsys):
 
 
 def test_two_sweeps_on_one_folder_each_count_their_own_cells(good_result, tmp_path, monkeypatch):
-    from bench.sweep import RUN_ID_VAR, Progress
+    from bench.run_env import RUN_ID_VAR
+    from bench.sweep.progress import Progress
 
     _, r = good_result
     monkeypatch.setenv(RUN_ID_VAR, "mine")

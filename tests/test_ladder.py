@@ -21,7 +21,7 @@ from tests.conftest import make_cfg
 
 
 def ladder_jobs() -> list[list[str]]:
-    from bench.sweep import expand_grid
+    from bench.sweep.grid import expand_grid
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="bench.conf", version_base="1.3"):

@@ -22,7 +22,8 @@ from bench.slurm import (
     record_missing,
     wait_for,
 )
-from bench.sweep import exit_status, guard_workers
+from bench.sweep.exit import exit_status
+from bench.sweep.preflight import guard_workers
 from tests.conftest import run_bench
 
 # sinfo --noheader --Node --format='%P|%c|%m|%G|%l' of a 2-CPU node with 4 GB in the default partition, and a

@@ -271,7 +271,7 @@ def test_grid_expansion_matches_hydras_basic_sweeper(task):
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from bench.sweep import expand_grid
+    from bench.sweep.grid import expand_grid
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="bench.conf", version_base="1.3"):
@@ -433,3 +433,24 @@ def test_the_headline_forest_is_the_first_image_of_the_report(smoke_sweep, tmp_p
     images = re.findall(r"!\[([^\]]*)\]\(plots/", md)
     assert images[0] == "verdict_forest" and len(images) > 1
     assert re.findall(r'<img alt="([^"]*)"', html)[0] == "verdict_forest"
+
+
+def test_the_sweep_package_keeps_its_names_and_the_cell_imports_none_of_it():
+    """bench/conf/config.yaml's callback target and the names code has imported from `bench.sweep` are the
+    modules' own; bench.cell shares only the environment's names with the sweep (bench.run_env)."""
+    import ast
+
+    import bench.sweep
+    from bench import run_env
+    from bench.sweep import exit as exit_step
+    from bench.sweep import grid, monitor, preflight, progress
+
+    config = (ROOT / "bench" / "conf" / "config.yaml").read_text()
+    assert "_target_: bench.sweep.SweepMonitor" in config and bench.sweep.SweepMonitor is monitor.SweepMonitor
+    assert (bench.sweep.JobComposer, bench.sweep.expand_grid) == (grid.JobComposer, grid.expand_grid)
+    assert (bench.sweep.exit_status, bench.sweep.guard_workers) == (exit_step.exit_status, preflight.guard_workers)
+    assert (bench.sweep.Progress, bench.sweep.RUN_ID_VAR) == (progress.Progress, run_env.RUN_ID_VAR)
+    tree = ast.parse((ROOT / "bench" / "cell.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "bench.run_env" in imported and not any(m.startswith("bench.sweep") for m in imported)
