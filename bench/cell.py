@@ -236,7 +236,17 @@ def run_job(cfg: DictConfig) -> list[dict]:
     validate(cfg)
     device = resolve_device(cfg.device)
     exit_with_parent()
-    claimed = [(c, s) for c, s in pending_cells(cfg) if results.claim(cfg.out_dir, cell_id(c, s))]
+    claimed = []
+    for c, s in pending_cells(cfg):
+        cid = cell_id(c, s)
+        if not results.claim(cfg.out_dir, cid):
+            continue
+        # looked at again once the lock is ours: another run may have written the cell and released its lock
+        # between the pending list and this claim (two sweeps on one folder computed cells twice without this)
+        if not cfg.force and results.is_done(cfg.out_dir, cid):
+            results.release(cfg.out_dir, cid)
+            continue
+        claimed.append((c, s))
     try:
         return _run_claimed(cfg, claimed, device)
     finally:

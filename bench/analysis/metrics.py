@@ -221,9 +221,11 @@ def ratio_ci(
 ) -> tuple[float, float, float]:
     """median(a) / median(b) with a two-sample percentile bootstrap interval (a, b: steps, inf allowed)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
+    if censored_median(a) == 0 or censored_median(b) == 0:  # a target met at step 0: no speed to compare
+        return np.nan, np.nan, np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        point = censored_median(a) / censored_median(b)
-    return _two_sample_ci(a, b, np.divide, point, confidence, resamples, seed)
+        point = np.float64(censored_median(a)) / np.float64(censored_median(b))
+    return _two_sample_ci(a, b, np.divide, float(point), confidence, resamples, seed)
 
 
 def speedups(
@@ -251,6 +253,8 @@ def speedups(
                     "speedup": point,
                     "lo": lo,
                     "hi": hi,
+                    # the baseline or the arm met the target before training: a target too low to time
+                    "at_start": censored_median(base) == 0 or censored_median(s["steps"].to_numpy()) == 0,
                 }
             )
     return pd.DataFrame(rows)

@@ -88,7 +88,10 @@ def steps_sections(a: Analysis, report_cfg, n_boot: int, plots_dir: Path) -> lis
             if not sp.empty:
                 bn = "with" if report_cfg.baseline_batchnorm else "without"
                 baseline = f"{report_cfg.baseline_init} init {bn} BatchNorm"
-                sp["speed-up"] = [speedup_cell(p, lo, hi) for p, lo, hi in zip(sp["speedup"], sp["lo"], sp["hi"])]
+                sp["speed-up"] = [
+                    speedup_cell(p, lo, hi, z)
+                    for p, lo, hi, z in zip(sp["speedup"], sp["lo"], sp["hi"], sp["at_start"])
+                ]
                 title = f"Speed-up in steps against {baseline} (>1: faster)"
                 if np.isfinite(sp["speedup"]).any() and (sp["speedup"] > 0).any():
                     sec.tables.append((title, sp[metrics.WORKLOAD + ["activation", "init", "batchnorm", "speed-up"]]))

@@ -25,5 +25,7 @@ def points(d: float, lo: float, hi: float) -> str:
     """An accuracy effect in points with its interval, rounded to the interval's width (fmt.accuracy_decimals)."""
     if np.isnan(d):
         return ""
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # one seed: no interval, never printed as inf
+        return f"{d * 100:+.1f} (no interval)"
     n = accuracy_decimals(lo * 100, hi * 100)
     return f"{d * 100:+.{n}f} [{lo * 100:+.{n}f}, {hi * 100:+.{n}f}]"

@@ -12,6 +12,7 @@ import pandas as pd
 from bench.analysis.rule import small_but_real
 from bench.analysis.stats import MIN_PAIRS
 from bench.report.fmt import accuracy_decimals, fmt_ratio
+from bench.report.sections import points
 
 
 def cost_not_computed(r: dict) -> str:
@@ -140,3 +141,16 @@ def with_sentences(v: pd.DataFrame, confidence: float, margin: float) -> pd.Data
     at = list(out.columns).index("small_but_real") + 1
     out.insert(at, "sentence", [verdict_sentence(r, confidence, margin) for r in v.to_dict("records")])
     return out
+
+
+def console_line(r: dict) -> str:
+    """A verdict row as the sweep's summary prints it, its numbers rounded as the report rounds them."""
+    interval = f"{points(r['test_acc_diff'], r['test_acc_lo'], r['test_acc_hi'])} points, " if r["n_pairs"] >= 2 else ""
+    small = " (small but real)" if bool(r.get("small_but_real", False)) else ""
+    ratio = r.get("passes_ratio", np.nan)
+    cost = f"; {fmt_ratio(ratio)} the rival's passes to the target" if np.isfinite(ratio) else ""
+    flag = " [flagged: the positive control did not reproduce]" if bool(r.get("flagged", False)) else ""
+    return (
+        f"verdict: {r['dataset']} {r['model']} {r['activation']} at {r['labeled_fraction']:g} labeled, AE vs "
+        f"{r['rival']}: {r['outcome']}{small} ({interval}{r['n_pairs']} paired seeds{cost}){flag}"
+    )

@@ -66,8 +66,10 @@ def long_cell(r: dict) -> str:
     )
 
 
-def speedup_cell(point: float, lo: float, hi: float) -> str:
+def speedup_cell(point: float, lo: float, hi: float, at_start: bool = False) -> str:
     """Baseline steps over an arm's, as medians over seeds: the ratio with its interval, or why not."""
+    if at_start:
+        return "not computed: the target was met at step 0, before training (too low a target to time)"
     if np.isnan(point):
         return "not computed: neither the baseline nor this arm reached the target in most seeds"
     if np.isinf(point):
@@ -80,6 +82,10 @@ def speedup_cell(point: float, lo: float, hi: float) -> str:
 
 
 def speedup_fold_reason(sp: pd.DataFrame) -> str:
+    at_start = sp["at_start"].astype(bool) if "at_start" in sp else pd.Series(False, index=sp.index)
+    if at_start.all():
+        return "the target was met at step 0, before training, in every workload"
+    sp = sp[~at_start]
     base_missing = np.isinf(sp["speedup"]) | np.isnan(sp["speedup"])
     if base_missing.all():
         return "the baseline did not reach the target in most seeds of any workload"

@@ -6,17 +6,20 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from bench import atomic
 from bench.errors import one_line
-from bench.report.fmt import fmt_ratio
 from bench.results import REPORT_CONFIG_NAME
 from bench.sweep.progress import Progress
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def print_summary(progress: Progress | None, out_dir: Path, report: Path) -> None:
+
+def print_summary(progress: Progress | None, out_dir: Path, report: Path, verdict: pd.DataFrame) -> None:
     """Cells run, skipped and not ok, the wall time, one line per verdict row, the best trial of a search,
     and the report."""
     if progress is not None:
@@ -31,8 +34,10 @@ def print_summary(progress: Progress | None, out_dir: Path, report: Path) -> Non
             + f"; {minutes} min {seconds} s",
             file=sys.stderr,
         )
-    for line in verdict_lines(out_dir):
-        print(line, file=sys.stderr)
+    from bench.report.sentences import console_line  # pandas and scipy: loaded when a sweep ends, not at its start
+
+    for r in verdict.to_dict("records"):  # the report's own rows: one analysis, one word per comparison
+        print(console_line(r), file=sys.stderr)
     best = out_dir / "optimization_results.yaml"  # hydra-optuna-sweeper's summary of the study
     if progress is not None and progress.open_ended and best.exists():
         study = OmegaConf.load(best)
@@ -41,44 +46,16 @@ def print_summary(progress: Progress | None, out_dir: Path, report: Path) -> Non
     print(f"report: {report}", file=sys.stderr)
 
 
-def verdict_lines(out_dir: Path) -> list[str]:
-    verdict_file = out_dir / "verdict.csv"
-    if not verdict_file.exists() or verdict_file.stat().st_size <= 1:
-        return []
-    import pandas as pd
-
-    try:
-        v = pd.read_csv(verdict_file)
-    except pd.errors.EmptyDataError:
-        return []
-    lines = []
-    for r in v.itertuples():
-        interval = (
-            f"{r.test_acc_diff * 100:+.1f} points [{r.test_acc_lo * 100:+.1f}, {r.test_acc_hi * 100:+.1f}], "
-            if r.n_pairs >= 2
-            else ""
-        )
-        small = " (small but real)" if getattr(r, "small_but_real", False) is True else ""
-        ratio = getattr(r, "passes_ratio", float("nan"))
-        cost = f"; {fmt_ratio(ratio)} the rival's passes to the target" if ratio == ratio else ""
-        lines.append(
-            f"verdict: {r.dataset} {r.model} {r.activation} at {r.labeled_fraction:g} labeled, AE vs {r.rival}: "
-            f"{r.outcome}{small} ({interval}{r.n_pairs} paired seeds{cost})"
-            + (" [flagged: the positive control did not reproduce]" if getattr(r, "flagged", False) is True else "")
-        )
-    return lines
-
-
 def write_report(config: DictConfig, out_dir: Path, progress: Progress | None) -> bool:
     """The report and the summary; on failure, one line saying why and how to write it later (the cells are
     safe on disk), and no old report left looking current. Returns whether it was written."""
-    from bench.report import write_report as build  # the report never trains; it only reads results
+    from bench.report.build import report_and_analysis  # pandas and matplotlib: loaded when a sweep ends
 
     try:
         # the settings travel with the results: `python -m bench.report` on this folder reuses them
         atomic.write_text(out_dir / REPORT_CONFIG_NAME, OmegaConf.to_yaml(config.report))
-        paths = build(out_dir, config.report)
-        print_summary(progress, out_dir, paths[0])
+        paths, analysis = report_and_analysis(out_dir, config.report)
+        print_summary(progress, out_dir, paths[0], analysis.verdict)
         return True
     except Exception as e:  # noqa: BLE001
         for stale in ("report.md", "report.html"):

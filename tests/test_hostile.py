@@ -1,0 +1,100 @@
+"""The second hostile pass (issue #37), case by case: what a careless operator or a race does to a folder, and what
+the harness must do instead (compute a cell at most once, never pool two budgets, never print inf or nan)."""
+
+import multiprocessing
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import cell, results
+from bench.cell import run_job
+from bench.identity import cell_ids, job_cells
+
+TINY = ("data=digits", "model.width=16", "train.max_steps=10", "n_seeds=3")
+
+
+def test_a_cell_written_by_another_run_between_the_pending_list_and_the_claim_is_not_computed_again(
+    cfg_factory, monkeypatch
+):
+    """Run A lists its pending cells; before it claims them, run B computes them all and releases its locks.
+    A must look again once a lock is its own, and compute nothing."""
+    cfg = cfg_factory(*TINY, "init=lsuv")
+    listed = cell.pending_cells(cfg)
+    assert len(listed) == 3
+
+    def pending_then_the_other_run(c):
+        monkeypatch.setattr(cell, "pending_cells", original)  # the competitor sees the folder as it is
+        assert len(run_job(c)) == 3  # run B: all three, locks released
+        return listed  # run A still holds its stale list
+
+    original = cell.pending_cells
+    monkeypatch.setattr(cell, "pending_cells", pending_then_the_other_run)
+    assert run_job(cfg) == []
+
+
+def _run_and_count(overrides: tuple[str, ...], out_dir: str, queue) -> None:
+    from tests.conftest import make_cfg
+
+    queue.put(len(run_job(make_cfg(list(overrides), out_dir))))
+
+
+@pytest.mark.slow
+def test_competing_runs_on_one_folder_compute_every_cell_exactly_once(tmp_path):
+    """Two processes start the same job on one folder at once, five times over: the cells they report written
+    add up to the job's cells every time (none computed twice, none lost)."""
+    ctx = multiprocessing.get_context("fork")
+    overrides = (*TINY, "init=lsuv", "train.seed_parallel=false")  # cells written one at a time: more interleaving
+    for round_ in range(5):
+        out = tmp_path / f"r{round_}"
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=_run_and_count, args=(overrides, str(out), queue)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        counts = [queue.get(timeout=5) for _ in procs]
+        assert sum(counts) == 3, (round_, counts)
+        assert len(list(out.glob(f"cells/*/{results.RESULT_NAME}"))) == 3
+
+
+def test_no_cell_id_repeats_in_a_job(cfg_factory):
+    cells = job_cells(cfg_factory(*TINY, "init=lsuv", "train.lrs=[0.01,0.1]"))
+    ids = cell_ids(cells)
+    assert len(ids) == len(set(ids)) == 6
+
+
+def test_a_ratio_of_medians_whose_baseline_reached_at_step_0_is_not_a_zero_division():
+    """Every cell at chance: a relative target the arms meet before training (step 0) gave median 0 steps, and
+    the report died in ratio_ci with ZeroDivisionError."""
+    from bench.analysis.metrics import ratio_ci
+
+    point, lo, hi = ratio_ci(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.0, 10.0]))
+    assert np.isnan(point) or np.isinf(point) or point >= 0
+    point, lo, hi = ratio_ci(np.array([10.0, 20.0, 10.0]), np.array([0.0, 0.0, 0.0]))
+    assert not isinstance(point, complex)
+
+
+def test_points_of_a_single_seed_say_there_is_no_interval_never_inf():
+    from bench.report.sections import points
+
+    assert "inf" not in points(0.0, -np.inf, np.inf) and "nan" not in points(0.0, np.nan, np.nan)
+    assert points(0.012, -np.inf, np.inf) == "+1.2 (no interval)"
+
+
+def test_a_report_of_a_folder_where_nothing_learns_is_written(cfg_factory, tmp_path):
+    """A learning rate of 1e-7: every cell stays at chance; the report is written, and says no inf or nan."""
+    from omegaconf import OmegaConf
+
+    from bench.config import ReportConfig
+    from bench.report import write_report
+
+    out = tmp_path / "chance"
+    for init in ("random", "lsuv"):
+        run_job(cfg_factory(*TINY, f"init={init}", "train.lr=0.0000001", out_dir=out))
+    paths = write_report(out, OmegaConf.structured(ReportConfig))
+    text = paths[0].read_text()
+    assert "Steps and time to" in text
+    for word in ("inf]", "[-inf", " nan", "nan "):
+        assert word not in text, word
+    assert pd.read_csv(out / "cells.csv")["status"].eq("at_chance").sum() >= 3  # the folder the case is about
