@@ -18,7 +18,6 @@ from bench.config import ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
 from bench.identity import cell_id, job_cells, single_run_dir
 from bench.results import ExperimentMismatch, FolderError, lock_holder, stayed_at_chance
-from bench.sweep.preflight import checked_run_dir
 
 log = logging.getLogger("bench")
 register_configs()
@@ -83,30 +82,24 @@ def main(cfg: DictConfig) -> float | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     skip_final_collection_at_exit()  # here too for a launcher's worker processes, which never run cli()
     try:
-        # Where the config is validated:
-        # - a single run: its preflight (bench.sweep.preflight.single_run_preflight, SweepMonitor.on_run_start)
-        #   validated it and established its results folder before Hydra made the log folder; main takes that
-        #   folder and does not validate again. Where no preflight passed this config (hydra.callbacks without
-        #   the SweepMonitor), main validates it and works the folder out itself, as before.
-        # - a job of a multirun: Hydra calls on_run_start for single runs only, and the sweep's preflight (in the
-        #   sweep's process) validated every job of a grid but of a searching sweeper's trials only the settings
-        #   they share. So main validates each job, before torch's import and before set_threads reads
-        #   `threads` (threads=-1 would otherwise be refused by torch, not by the one-line ConfigError that the
-        #   job's cells record).
-        # - run_job (bench.cell) validates again on both paths: direct callers (tests, the calibration in
-        #   bench.sweep.estimate) rely on it, and it takes no flag to skip the check; it costs milliseconds.
-        run_dir = None if multirun else checked_run_dir(cfg)
-        if run_dir is None:
-            validate(cfg)
+        # Where the config is validated: once per process before anything runs. A single run's preflight
+        # (bench.sweep.preflight.single_run_preflight, Hydra's on_run_start) checked it before Hydra made the log
+        # folder; main checks it again here, in the job (Hydra hands the job a copy of the config, and a global
+        # to carry "already checked" across would be module state), before torch's import and before
+        # set_threads reads `threads`. A job of a multirun is checked here only (on_run_start runs for single
+        # runs; the sweep's preflight checked a grid's jobs in the sweep's process, a search's trials only in
+        # the settings they share). run_job is told so and does not check it a third time; its direct callers
+        # (tests, the calibration) get its own check.
+        validate(cfg)
         from bench.cell import pending_cells, run_job
 
         set_threads(cfg)
         if not multirun:
             with open_dict(cfg):
-                cfg.out_dir = run_dir if run_dir is not None else single_run_dir(cfg)
+                cfg.out_dir = single_run_dir(cfg)
         # the folder's experiment and paths were checked before Hydra made the log folder
         # (bench.sweep.preflight: single_run_preflight, or a sweep's preflight once for all its jobs)
-        written = run_job(cfg)
+        written = run_job(cfg, validated=True)
     except (ConfigError, ExperimentMismatch, FolderError) as e:
         if not multirun:
             # A single run: one line and a non-zero exit. SystemExit passes Hydra's job wrapper,

@@ -230,10 +230,11 @@ def write_failed(units: list[tuple[DictConfig, int]], error: str) -> None:
         results.write_result(results.result_path(cfg.out_dir, result["cell_id"]), finish(result))
 
 
-def run_job(cfg: DictConfig) -> list[dict]:
-    """Validate, then run every pending seed of this setting and write each result. Returns the
-    results written (empty when all existed). ConfigError propagates: nothing has run yet."""
-    validate(cfg)
+def run_job(cfg: DictConfig, validated: bool = False) -> list[dict]:
+    """Validate (unless the caller just did: `validated`), then run every pending seed of this setting and write
+    each result. Returns the results written (empty when all existed). ConfigError propagates: nothing has run yet."""
+    if not validated:
+        validate(cfg)
     device = resolve_device(cfg.device)
     exit_with_parent()
     claimed = []

@@ -38,7 +38,7 @@ class SweepMonitor(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run's preflight, before Hydra creates its log folder: a rejected run leaves nothing."""
-        single_run_preflight(config)  # the folder it returns reaches main through checked_run_dir
+        single_run_preflight(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from bench.slurm import MISSING_NAME

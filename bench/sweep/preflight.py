@@ -104,18 +104,11 @@ def preflight(config: DictConfig, out_dir: Path) -> list[str]:
     return ids
 
 
-# The config (without its hydra node) that single_run_preflight last passed in this process, and its folder:
-# Hydra calls the callback and then the job's main with a copy of the same config, in the same process.
-_passed: tuple[DictConfig, str] | None = None
-
-
 def single_run_preflight(config: DictConfig) -> str:
     """A single run's preflight, before Hydra creates its log folder: a rejected run leaves nothing. Validates
-    the run's config (once: bench.__main__.main takes what this established through checked_run_dir instead
-    of validating again), checks its data files, the results folder's paths and experiment, and returns that
+    the run's config, checks its data files, the results folder's paths and experiment, and returns that
     folder (identity.single_run_dir). A dry run is answered here and exits 0; a problem ends the process with
     one line, exit status 2: Hydra would only warn about a callback's exception."""
-    global _passed
     atomic.route_hydra_writes()  # after Hydra's plugin scan, which re-executes its plugins' modules
     cfg = copy.deepcopy(config)
     with open_dict(cfg):
@@ -140,16 +133,4 @@ def single_run_preflight(config: DictConfig) -> str:
         if message is None:
             raise
         fail(message)
-    _passed = (cfg, out_dir)
     return out_dir
-
-
-def checked_run_dir(cfg: DictConfig) -> str | None:
-    """The results folder that single_run_preflight established for this config, which it validated; once (the
-    record is taken). None where no preflight passed this config in this process: a job of a multirun (Hydra
-    calls on_run_start for single runs only), hydra.callbacks without the SweepMonitor, a test's direct call."""
-    global _passed
-    passed, _passed = _passed, None
-    if passed is None or passed[0] != cfg:
-        return None
-    return passed[1]
