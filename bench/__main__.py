@@ -17,7 +17,8 @@ from bench.atomic import route_hydra_writes
 from bench.config import ConfigError, check_name, register_configs, validate
 from bench.errors import one_line
 from bench.identity import cell_id, job_cells, single_run_dir
-from bench.results import ExperimentMismatch, FolderError, lock_holder, stayed_at_chance
+from bench.locks import lock_holder
+from bench.results import ExperimentMismatch, FolderError, stayed_at_chance
 
 log = logging.getLogger("bench")
 register_configs()

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bench import atomic, models, results, trackers
+from bench import atomic, locks, models, results, trackers
 from bench.config import ConfigError, validate
 from bench.data import Dataset, UnlabeledPool, data_key, for_seed, load_dataset
 from bench.device import resolve_device, seeded_generators
@@ -240,19 +240,19 @@ def run_job(cfg: DictConfig, validated: bool = False) -> list[dict]:
     claimed = []
     for c, s in pending_cells(cfg):
         cid = cell_id(c, s)
-        if not results.claim(cfg.out_dir, cid):
+        if not locks.claim(cfg.out_dir, cid):
             continue
         # looked at again once the lock is ours: another run may have written the cell and released its lock
         # between the pending list and this claim (two sweeps on one folder computed cells twice without this)
         if not cfg.force and results.is_done(cfg.out_dir, cid):
-            results.release(cfg.out_dir, cid)
+            locks.release(cfg.out_dir, cid)
             continue
         claimed.append((c, s))
     try:
         return _run_claimed(cfg, claimed, device)
     finally:
         for c, s in claimed:
-            results.release(cfg.out_dir, cell_id(c, s))
+            locks.release(cfg.out_dir, cell_id(c, s))
 
 
 def exit_with_parent() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from bench import atomic, results
+from bench import atomic, locks, results
 from bench.cell import run_job
 from bench.config import ConfigError, ReportConfig, validate
 from bench.identity import cell_id
@@ -71,10 +71,10 @@ def test_an_old_unreadable_lock_is_taken_over_with_a_warning_a_fresh_one_is_left
     lock.parent.mkdir(parents=True)
     lock.write_text("{half a lo")
     assert run_job(cfg) == []  # a writer may be filling it in right now
-    assert "unreadable lock" in results.lock_holder(cfg.out_dir, cid)
-    old = time.time() - results.UNREADABLE_LOCK_STALE_S - 5
+    assert "unreadable lock" in locks.lock_holder(cfg.out_dir, cid)
+    old = time.time() - locks.UNREADABLE_LOCK_STALE_S - 5
     os.utime(lock, (old, old))
-    assert results.lock_holder(cfg.out_dir, cid) is None
+    assert locks.lock_holder(cfg.out_dir, cid) is None
     [r] = run_job(cfg)
     assert r["status"] == "ok" and not lock.exists()
     assert f"bench: warning: took over the unreadable lock {lock}" in capsys.readouterr().err
@@ -82,13 +82,13 @@ def test_an_old_unreadable_lock_is_taken_over_with_a_warning_a_fresh_one_is_left
 
 
 def test_a_lock_is_never_seen_half_written_and_a_live_holder_keeps_it(tmp_path):
-    assert results.claim(tmp_path, "c")
+    assert locks.claim(tmp_path, "c")
     lock = results.cell_dir(tmp_path, "c") / results.LOCK_NAME
     assert json.loads(lock.read_text()) == {"pid": os.getpid(), "host": platform.node()}
-    assert not results.claim(tmp_path, "c")  # this process is alive: held
-    assert results.lock_holder(tmp_path, "c") == f"process {os.getpid()} on {platform.node()}"
-    results.release(tmp_path, "c")
-    assert results.lock_holder(tmp_path, "c") is None and [p.name for p in lock.parent.iterdir()] == []
+    assert not locks.claim(tmp_path, "c")  # this process is alive: held
+    assert locks.lock_holder(tmp_path, "c") == f"process {os.getpid()} on {platform.node()}"
+    locks.release(tmp_path, "c")
+    assert locks.lock_holder(tmp_path, "c") is None and [p.name for p in lock.parent.iterdir()] == []
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_a_path_in_the_way_is_named_with_what_to_do_and_nothing_runs(tmp_path, w
 def test_the_end_of_a_sweep_advises_a_rerun_only_where_one_can_succeed(tmp_path, capsys):
     from bench.sweep.exit import exit_status
 
-    assert results.claim(tmp_path, "held")  # this live process computes it
+    assert locks.claim(tmp_path, "held")  # this live process computes it
     (tmp_path / "cells" / "blocked").write_text("in the way")
     assert exit_status(tmp_path, ["held"]) == 1
     err = capsys.readouterr().err
@@ -315,7 +315,7 @@ def test_files_follow_the_umask(tmp_path, umask, mode):
     try:
         results.write_result(tmp_path / "c" / "result.json", {"a": 1})
         results.check_experiment(tmp_path, [{"k": 1}])
-        assert results.claim(tmp_path, "d")
+        assert locks.claim(tmp_path, "d")
         atomic.write_with(tmp_path / "t.csv", lambda tmp: Path(tmp).write_text("a\n"))
     finally:
         os.umask(old)

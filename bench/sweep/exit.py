@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import results
+from bench import locks, results
 from bench.sweep.progress import cell_statuses
 
 
@@ -30,7 +30,7 @@ def exit_status(out_dir: Path, ids: list[str]) -> int:
         except results.FolderError as e:
             blocked[c] = str(e)
             continue
-        if holder := results.lock_holder(out_dir, c):
+        if holder := locks.lock_holder(out_dir, c):
             held[c] = holder
     for c in failed:
         print(f"failed: {c}", file=sys.stderr)
