@@ -98,3 +98,15 @@ def test_a_report_of_a_folder_where_nothing_learns_is_written(cfg_factory, tmp_p
     for word in ("inf]", "[-inf", " nan", "nan "):
         assert word not in text, word
     assert pd.read_csv(out / "cells.csv")["status"].eq("at_chance").sum() >= 3  # the folder the case is about
+
+
+def test_a_learning_rate_that_train_lrs_would_override_is_refused_in_one_line(tmp_path):
+    """'train.lrs=[0.05]' train.lr=0.01,0.1 announced 4 cells and ran 2: train.lr was silently ignored."""
+    from tests.conftest import run_cli
+
+    out = tmp_path / "lrs"
+    for args in (("-m", "train.lr=0.01,0.1"), ("train.lr=0.01",)):
+        r = run_cli(*args, "data=digits", "n_seeds=1", "train.lrs=[0.05]", f"out_dir={out}")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stderr.startswith("bench: error: train.lr=0.01 is invalid: train.lrs is set (0.05)"), r.stderr
+    assert not out.exists()

@@ -93,6 +93,21 @@ class JobComposer:
         return cfg
 
 
+def check_lr_overrides(overrides: list[str], cfg: DictConfig) -> None:
+    """A learning rate the user typed that would be ignored: `train.lr` while `train.lrs` (a list every job
+    trains) is set. Raises ConfigError naming the key as typed."""
+    if cfg.train.get("lrs") is None:
+        return
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        if o.get_key_element() == "train.lr":
+            raise ConfigError(
+                "train.lr",
+                o.value(),
+                f"train.lrs is set ({', '.join(f'{lr:g}' for lr in cfg.train.lrs)}), so it would be ignored: sweep "
+                "the rates in train.lrs, or set train.lrs=null to sweep train.lr",
+            )
+
+
 def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:
     """Compose and validate every job of the sweep: the cell ids of all their cells, and each job's
     experiment settings. Raises ConfigError (with the job's overrides) on the first bad cell, before
@@ -102,6 +117,7 @@ def grid_cells(config: DictConfig) -> tuple[list[str], list[dict]]:
     for job in expand_grid(config) if is_grid(config) else [base_job(config)]:
         cfg = compose_job(job)
         try:
+            check_lr_overrides(job, cfg)
             validate(cfg)
         except ConfigError as e:
             raise ConfigError(e.key, e.value, f"{e.allowed} (in the sweep job {' '.join(job)})") from None

@@ -17,7 +17,7 @@ from bench.config import ConfigError, validate
 from bench.errors import one_line
 from bench.identity import cell_config, cell_ids, experiment_settings, job_cells, single_run_dir
 from bench.run_env import PARENT_PID_VAR
-from bench.sweep.grid import grid_cells
+from bench.sweep.grid import check_lr_overrides, grid_cells
 
 MIN_FREE_BYTES = 50 * 2**20  # a result is ~30 kB and a report a few MB: below this, say so before training
 
@@ -114,6 +114,7 @@ def single_run_preflight(config: DictConfig) -> str:
     with open_dict(cfg):
         del cfg["hydra"]
     try:
+        check_lr_overrides(list(config.hydra.overrides.task), cfg)
         validate(cfg)
         # a single run reads its data here; a sweep's job may read it on a cluster node, so only here
         datasets.check_local_files(cfg.data)
