@@ -17,10 +17,8 @@ from scipy import special
 
 from bench.metrics import RELU_FAMILY, WORKLOAD, t_quantile
 from bench.report.fmt import accuracy_decimals, fmt_ratio
+from bench.strategies import FAST_INITS, long_label  # the inits a verdict row compares pretraining with
 
-# The data-dependent inits a verdict row compares pretraining with (identity.init_label's names).
-FAST_INITS = ("lsuv", "krahenbuhl", "krahenbuhl_kmeans", "krahenbuhl_pca")
-#
 # Why the paired t interval: cells of one seed share the labeled subset and the batch order, so the
 # per-seed difference removes what the subset does to both arms, and the question becomes a one-sample
 # interval for the mean difference at small n (3 to 10 seeds). Its coverage is exact for normal
@@ -213,11 +211,6 @@ def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margi
             # the spread is what the wall-time ratio is rounded to (fmt_ratio)
             out.update({f"{value}_{k}": r[k] for k in ("ratio", "lo", "hi", "n", "spread")})
     return out
-
-
-def long_label(init: str, pretrained: str) -> str:
-    """The init label of `init` trained for `pretrained`'s passes on top of its steps (identity.init_label)."""
-    return init + ("_long" if pretrained == "autoencoder" else f"_long_{pretrained}")
 
 
 def against_longer_training(

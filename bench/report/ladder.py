@@ -15,10 +15,7 @@ import pandas as pd
 from bench import verdict as verdicts
 from bench.report.fmt import fmt_ratio, fmt_ratio_interval
 from bench.report.sections import Section, points
-
-# The pretrainings tried on top of each rung (init labels), each a matrix row of its own where the folder
-# has its cells: greedy autoencoders (Bengio et al. 2007) and RBM stacks (Hinton et al. 2006).
-PRETRAININGS = ("autoencoder", "rbm")
+from bench.strategies import PRETRAININGS  # tried on top of each rung, each a matrix row where the folder has its cells
 
 
 def ladder_rows(report_cfg) -> list[dict]:
