@@ -16,18 +16,15 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
+from bench.checks import OPTIMIZERS, one_of, positive
 from bench.config_error import ConfigError  # defined apart: bench.datasets raises it too
 from bench.datasets import DATASETS  # each dataset's loader and facts (classes, size): the data axis's registry
 
-RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "xavier_gain", "orthogonal", "gaussian")
-OPTIMIZERS = ("sgd", "adam")
+# the init strategies, each declared once (schema, checks, module, role, colours): the init axis's registry
+from bench.strategies import CHECK_INIT, INIT_LABELS, INIT_SCHEMAS, INITS, STRATEGIES, check_match_compute
+
 EVAL_SCHEDULES = ("log", "every")
 DEVICES = ("auto", "cpu", "cuda")
-CORRUPTIONS = ("masking", "gaussian")
-KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
-# Pretraining strategies whose passes are fixed by their config (no early stop), so that a rival can be
-# given as many before it starts (train.match_compute); bench.inits.planned_passes computes them.
-MATCHABLE_INITS = ("autoencoder", "rbm")
 LABELED_SUBSETS = ("per_seed", "fixed")
 
 
@@ -71,7 +68,8 @@ class TorchvisionData(DataConfig):
 
 # One schema per kind in the groups whose options read different keys (data, model, activation, init): each
 # option accepts only its own keys (`init=random init.noise=0.9` is an error) and a cell's id hashes
-# only what its kind reads. The registries below are where each axis's allowed names come from.
+# only what its kind reads. The registries below are where each axis's allowed names come from (the init
+# strategies' schemas are declared with the strategies, in bench/strategies.py).
 
 
 @dataclass
@@ -118,64 +116,6 @@ class MaxoutConfig(ActivationConfig):
 
 
 @dataclass
-class InitConfig:
-    name: str = "random"
-    cache: bool = False  # keep the initialized weights on disk, keyed by what shapes them
-
-
-@dataclass
-class RandomInit(InitConfig):
-    name: str = "random"
-    scheme: str = "torch_default"
-    std: float = 0.01  # gaussian only
-
-
-@dataclass
-class LsuvInit(InitConfig):
-    name: str = "lsuv"
-    batch_size: int = 512
-    tol: float = 0.1
-    max_iter: int = 10
-    orthonormal: bool = True
-
-
-@dataclass
-class KrahenbuhlInit(InitConfig):
-    name: str = "krahenbuhl"
-    weights: str = "gaussian"
-    beta: float = 0.0
-    batch_size: int = 512
-    between_layers: bool = True
-    between_tol: float = 0.01
-    between_max_iter: int = 10
-
-
-@dataclass
-class AutoencoderInit(InitConfig):
-    name: str = "autoencoder"
-    corruption: str = "masking"
-    noise: float = 0.2
-    tied: bool = True
-    steps_per_layer: int = 300
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    ae_batch_size: int = 128
-    base_scheme: str = "torch_default"  # the random start that pretraining moves from
-    std: float = 0.01  # base_scheme=gaussian only
-
-
-@dataclass
-class RbmInit(InitConfig):
-    name: str = "rbm"
-    cd_steps: int = 1  # k of CD-k: Gibbs steps per update
-    persistent: bool = False  # persistent CD (Tieleman 2008): the chains carry over between updates
-    lr: float = 0.01
-    batch_size: int = 10
-    steps_per_layer: int = 5000
-    weight_std: float = 0.01  # the RBM's start: N(0, weight_std^2) weights, zero biases
-
-
-@dataclass
 class TensorboardLogger:
     name: str = "tensorboard"
     dir: str = "${out_dir}/tensorboard"
@@ -197,9 +137,12 @@ DATA_SCHEMAS: dict[str, type] = {
     "cifar10": TorchvisionData,
 }
 assert tuple(DATA_SCHEMAS) == tuple(DATASETS), "every dataset of bench/datasets.py needs its schema here"
+
 # deep_mlp is an MLP of its own name, so that the ladder's two depths are two values of the model axis
-# (one results folder, one report) rather than two settings of one model.
+# (one results folder, one report) rather than two settings of one model. A kind of MlpConfig's schema is fully
+# connected: bench.models.build_mlp builds it, an RBM can pretrain it.
 MODEL_SCHEMAS: dict[str, type] = {"mlp": MlpConfig, "deep_mlp": MlpConfig, "cnn": CnnConfig}
+MLP_MODELS = tuple(name for name, schema in MODEL_SCHEMAS.items() if issubclass(schema, MlpConfig))
 LOGGER_SCHEMAS: dict[str, type] = {"tensorboard": TensorboardLogger, "mlflow": MlflowLogger}
 ACTIVATION_SCHEMAS: dict[str, type] = {
     "relu": InplaceActivationConfig,
@@ -210,13 +153,6 @@ ACTIVATION_SCHEMAS: dict[str, type] = {
     "tanh": ActivationConfig,
     "sigmoid": ActivationConfig,
 }
-INIT_SCHEMAS: dict[str, type] = {
-    "random": RandomInit,
-    "lsuv": LsuvInit,
-    "krahenbuhl": KrahenbuhlInit,
-    "autoencoder": AutoencoderInit,
-    "rbm": RbmInit,
-}
 GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "data": DATA_SCHEMAS,
     "model": MODEL_SCHEMAS,
@@ -224,8 +160,7 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "init": INIT_SCHEMAS,
     "logger": LOGGER_SCHEMAS,
 }
-MLP_MODELS = ("mlp", "deep_mlp")
-MODELS, ACTIVATIONS, INITS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS), tuple(INIT_SCHEMAS)
+MODELS, ACTIVATIONS = tuple(MODEL_SCHEMAS), tuple(ACTIVATION_SCHEMAS)
 
 
 @dataclass
@@ -320,37 +255,9 @@ def register_configs() -> None:
     cs.store(group="hydra/launcher", name="base_submitit_local", node=LocalQueueConf, provider="bench")
 
 
-def _one_of(key: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ConfigError(key, value, "allowed values are " + ", ".join(allowed))
-
-
-def _positive(key: str, value: float, strict: bool = True) -> None:
-    if value is None or not math.isfinite(value) or value < 0 or (strict and value == 0):
-        raise ConfigError(key, value, "must be a finite number " + ("> 0" if strict else ">= 0"))
-
-
-def _between(key: str, value: float, low: float, high: float, closed: str = "()") -> None:
-    """value in the interval from low to high, each end open or closed as `closed` ("()", "[)", "[]")."""
-    ok = (
-        value is not None
-        and math.isfinite(value)
-        and (value >= low if closed[0] == "[" else value > low)
-        and (value <= high if closed[1] == "]" else value < high)
-    )
-    if not ok:
-        raise ConfigError(key, value, f"must be in {closed[0]}{low:g}, {high:g}{closed[1]}")
-
-
-def _batch(key: str, value: int, pool: int, data: DataConfig) -> None:
-    """An init's batch drawn from the unlabeled pool: a larger one would silently be the whole pool."""
-    if value is None or not 1 <= value <= pool:
-        raise ConfigError(key, value, f"must be in [1, {pool}] (the unlabeled pool: {pool} examples of {data.name})")
-
-
 def data_config(name: str = "mnist5k", **settings: Any) -> DataConfig:
     """The data settings of one dataset, in its own schema: `data_config("mnist1d", size=500)`."""
-    _one_of("data", name, tuple(DATA_SCHEMAS))
+    one_of("data", name, tuple(DATA_SCHEMAS))
     return DATA_SCHEMAS[name](name=name, **settings)
 
 
@@ -380,14 +287,13 @@ def validate_report(r: DictConfig | ReportConfig) -> None:
     for dataset, accs in (r.absolute_targets or {}).items():
         if any(not (0 < float(a) <= 1) for a in accs):
             raise ConfigError(f"report.absolute_targets.{dataset}", list(accs), "each must be in (0, 1]")
-    _one_of("report.baseline_init", r.baseline_init, INITS)
-    init_labels = INITS + tuple(f"krahenbuhl_{w}" for w in KRAHENBUHL_WEIGHTS if w != "gaussian")
+    one_of("report.baseline_init", r.baseline_init, INITS)
     for i, row in enumerate(r.get("ladder") or [] if hasattr(r, "get") else r.ladder or []):
-        _one_of(f"report.ladder[{i}].activation", row.activation, ACTIVATIONS)
+        one_of(f"report.ladder[{i}].activation", row.activation, ACTIVATIONS)
         if not row.baselines:
             raise ConfigError(f"report.ladder[{i}].baselines", list(row.baselines), "must name at least one init")
         for b in row.baselines:
-            _one_of(f"report.ladder[{i}].baselines", b, init_labels)
+            one_of(f"report.ladder[{i}].baselines", b, INIT_LABELS)
     if r.headline_target not in list(r.relative_targets):
         raise ConfigError(
             "report.headline_target",
@@ -448,93 +354,16 @@ def check_option_schemas(cfg: Any) -> None:
             )
 
 
-# Each strategy's options, checked at the boundary like train.*: `pool` is the size of the unlabeled
-# pool its batches are drawn from.
-
-
-def _check_random(i, pool: int, d: DataConfig) -> None:
-    _one_of("init.scheme", i.scheme, RANDOM_SCHEMES)
-    _positive("init.std", i.std)
-
-
-def _check_lsuv(i, pool: int, d: DataConfig) -> None:
-    _batch("init.batch_size", i.batch_size, pool, d)
-    _between("init.tol", i.tol, 0, 1)  # |std - 1| accepted: 1 or more would accept a dead layer
-    _positive("init.max_iter", i.max_iter, strict=False)
-
-
-def _check_krahenbuhl(i, pool: int, d: DataConfig) -> None:
-    _one_of("init.weights", i.weights, KRAHENBUHL_WEIGHTS)
-    if i.beta is None or not math.isfinite(i.beta):
-        raise ConfigError("init.beta", i.beta, "must be a finite number (the target pre-activation mean)")
-    _batch("init.batch_size", i.batch_size, pool, d)
-    _between("init.between_tol", i.between_tol, 0, 1)
-    _positive("init.between_max_iter", i.between_max_iter, strict=False)
-
-
-def _check_autoencoder(i, pool: int, d: DataConfig) -> None:
-    _one_of("init.base_scheme", i.base_scheme, RANDOM_SCHEMES)
-    _positive("init.std", i.std)
-    _one_of("init.corruption", i.corruption, CORRUPTIONS)
-    if not (0 <= i.noise < (1 if i.corruption == "masking" else math.inf)):
-        raise ConfigError("init.noise", i.noise, "must be in [0, 1) for masking, a finite number >= 0 for gaussian")
-    # zero steps would be the base scheme reported as pretraining
-    _positive("init.steps_per_layer", i.steps_per_layer)
-    _one_of("init.optimizer", i.optimizer, OPTIMIZERS)
-    _positive("init.lr", i.lr)
-    _batch("init.ae_batch_size", i.ae_batch_size, pool, d)
-
-
-def _check_rbm(i, pool: int, d) -> None:
-    if not isinstance(i.cd_steps, int) or i.cd_steps < 1:
-        raise ConfigError("init.cd_steps", i.cd_steps, "must be an integer >= 1 (Gibbs steps per update)")
-    _positive("init.lr", i.lr)
-    _batch("init.batch_size", i.batch_size, pool, d)
-    _positive("init.steps_per_layer", i.steps_per_layer)
-    _positive("init.weight_std", i.weight_std)
-
-
-def check_match_compute(match: Any, pool: int, d: DataConfig, m: Any) -> None:
-    """train.match_compute: null, or a pretraining strategy's options (an init option placed there, as
-    conf/init/lsuv_long.yaml does), checked as that strategy's own; errors name them under train.match_compute."""
-    if match is None:
-        return
-    name = match.get("name") if hasattr(match, "get") else None
-    if name not in MATCHABLE_INITS:
-        raise ConfigError(
-            "train.match_compute.name",
-            name,
-            "allowed values are " + ", ".join(MATCHABLE_INITS) + " (pretrainings whose passes are fixed by their "
-            "options; set it with an init option such as init=lsuv_long)",
-        )
-    try:
-        CHECK_INIT[name](match, pool, d)
-    except ConfigError as e:
-        raise ConfigError(e.key.replace("init.", "train.match_compute.", 1), e.value, e.allowed) from None
-    if name == "rbm" and m.name not in MLP_MODELS:
-        raise ConfigError("train.match_compute.name", name, "RBM costs are for fully connected layers only (model=mlp)")
-
-
-CHECK_INIT = {
-    "random": _check_random,
-    "lsuv": _check_lsuv,
-    "krahenbuhl": _check_krahenbuhl,
-    "autoencoder": _check_autoencoder,
-    "rbm": _check_rbm,
-}
-assert tuple(CHECK_INIT) == INITS
-
-
 def validate(cfg: DictConfig | Config) -> None:
     """Check the values Hydra's types cannot; raise ConfigError on the first bad one."""
     check_known_keys(cfg, Config)
     check_option_schemas(cfg)
     check_name(cfg.name)
     d, m, a, i, t = cfg.data, cfg.model, cfg.activation, cfg.init, cfg.train
-    _one_of("data", d.name, DATASETS)
+    one_of("data", d.name, DATASETS)
     if not (0 < d.labeled_fraction <= 1):
         raise ConfigError("data.labeled_fraction", d.labeled_fraction, "must be in (0, 1]")
-    _one_of("data.labeled_subset", d.labeled_subset, LABELED_SUBSETS)
+    one_of("data.labeled_subset", d.labeled_subset, LABELED_SUBSETS)
     if d.seed < 0:
         raise ConfigError("data.seed", d.seed, "must be >= 0")
     if not (0 < d.val_fraction < 1):
@@ -543,43 +372,44 @@ def validate(cfg: DictConfig | Config) -> None:
         raise ConfigError("data.test_fraction", d.test_fraction, "must be in (0, 1)")
     if hasattr(d, "size") and d.size < 100:
         raise ConfigError("data.size", d.size, "must be >= 100")
-    _one_of("model", m.name, MODELS)
-    _positive("model.depth", m.depth)
+    one_of("model", m.name, MODELS)
+    positive("model.depth", m.depth)
     if m.name in MLP_MODELS:
-        _positive("model.width", m.width)
+        positive("model.width", m.width)
     else:
-        _positive("model.kernel_size", m.kernel_size)
+        positive("model.kernel_size", m.kernel_size)
         if len(m.channels) < m.depth or any(c <= 0 for c in m.channels):
             raise ConfigError("model.channels", list(m.channels), f"needs {m.depth} positive entries (model.depth)")
-    _one_of("activation", a.name, ACTIVATIONS)
+    one_of("activation", a.name, ACTIVATIONS)
     if a.name == "maxout" and a.pieces < 2:
         raise ConfigError("activation.pieces", a.pieces, "must be >= 2")
-    _one_of("init", i.name, INITS)
+    one_of("init", i.name, INITS)
     CHECK_INIT[i.name](i, train_pool_size(d), d)
-    if i.name == "rbm" and m.name not in MLP_MODELS:
-        allowed = "init=rbm pretrains fully connected layers only: allowed are " + ", ".join(MLP_MODELS)
+    if STRATEGIES[i.name].fully_connected_only and m.name not in MLP_MODELS:
+        allowed = f"init={i.name} pretrains fully connected layers only: allowed are " + ", ".join(MLP_MODELS)
         raise ConfigError("model", m.name, allowed)
-    _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
-    _positive("train.lr", t.lr)
+    one_of("train.optimizer", t.optimizer, OPTIMIZERS)
+    positive("train.lr", t.lr)
     if t.lrs is not None:
         if len(t.lrs) == 0 or any(lr is None or not math.isfinite(lr) or lr <= 0 for lr in t.lrs):
             raise ConfigError("train.lrs", list(t.lrs), "must be null or a non-empty list of values > 0")
-    _positive("train.momentum", t.momentum, strict=False)
-    _positive("train.weight_decay", t.weight_decay, strict=False)
-    _positive("train.batch_size", t.batch_size)
-    _positive("train.max_steps", t.max_steps)
-    _one_of("train.eval_schedule", t.eval_schedule, EVAL_SCHEDULES)
-    _positive("train.eval_every", t.eval_every)
-    _positive("train.eval_resolution", t.eval_resolution)
-    _positive("train.eval_min_gap", t.eval_min_gap)
-    _positive("train.eval_batch_size", t.eval_batch_size)
+    positive("train.momentum", t.momentum, strict=False)
+    positive("train.weight_decay", t.weight_decay, strict=False)
+    positive("train.batch_size", t.batch_size)
+    positive("train.max_steps", t.max_steps)
+    one_of("train.eval_schedule", t.eval_schedule, EVAL_SCHEDULES)
+    positive("train.eval_every", t.eval_every)
+    positive("train.eval_resolution", t.eval_resolution)
+    positive("train.eval_min_gap", t.eval_min_gap)
+    positive("train.eval_batch_size", t.eval_batch_size)
     if t.target_val_acc is not None and not (0 < t.target_val_acc <= 1):
         raise ConfigError("train.target_val_acc", t.target_val_acc, "must be in (0, 1] or null")
-    check_match_compute(t.get("match_compute") if hasattr(t, "get") else t.match_compute, train_pool_size(d), d, m)
+    match = t.get("match_compute") if hasattr(t, "get") else t.match_compute
+    check_match_compute(match, train_pool_size(d), d, fully_connected=m.name in MLP_MODELS)
     validate_report(cfg.report)
-    _one_of("device", cfg.device, DEVICES)
-    _positive("threads", cfg.threads, strict=False)
-    _positive("n_seeds", cfg.n_seeds)
+    one_of("device", cfg.device, DEVICES)
+    positive("threads", cfg.threads, strict=False)
+    positive("n_seeds", cfg.n_seeds)
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be >= 0")
     labeled = labeled_size(train_pool_size(d), d.labeled_fraction, NUM_CLASSES[d.name])

@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench.strategies import long_suffix  # the `_long` naming rule of an equal-compute rival
+
 # Keys that say where or how a cell runs, not what it computes: left out of its identity.
 NON_SEMANTIC_KEYS = (
     "name",
@@ -105,15 +107,6 @@ def init_label(init: DictConfig, match_compute: Any = None) -> str:
     weights = init.get("weights", "gaussian")
     label = init.name if weights == "gaussian" else f"{init.name}_{weights}"
     return label + long_suffix(match_compute)
-
-
-def long_suffix(match_compute: Any) -> str:
-    if match_compute is None:
-        return ""
-    return LONG_SUFFIX if match_compute["name"] == "autoencoder" else f"{LONG_SUFFIX}_{match_compute['name']}"
-
-
-LONG_SUFFIX = "_long"
 
 
 def cell_axes(cfg: DictConfig, seed: int) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.config import ACTIVATIONS, ConfigError
+from bench.config import ACTIVATIONS, MLP_MODELS, MODELS, ConfigError
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -152,13 +152,13 @@ def build_model(model_cfg, activation_cfg, input_shape: tuple[int, ...], num_cla
     # each activation's schema holds only the keys it reads (bench/config.py); the rest keep their defaults
     options = {k: activation_cfg[k] for k in ("negative_slope", "pieces", "inplace") if k in activation_cfg}
     act = dict(activation=activation_cfg.name, batchnorm=model_cfg.batchnorm, **options)
-    if model_cfg.name in ("mlp", "deep_mlp"):
+    if model_cfg.name in MLP_MODELS:
         return build_mlp(int(torch.tensor(input_shape).prod()), num_classes, model_cfg.depth, model_cfg.width, **act)
     if model_cfg.name == "cnn":
         return build_cnn(
             input_shape, num_classes, list(model_cfg.channels)[: model_cfg.depth], model_cfg.kernel_size, **act
         )
-    raise ConfigError("model", model_cfg.name, "allowed values are mlp, deep_mlp, cnn")
+    raise ConfigError("model", model_cfg.name, "allowed values are " + ", ".join(MODELS))
 
 
 def layer_macs(model: nn.Module, x: torch.Tensor) -> dict[nn.Module, float]:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.config import MLP_MODELS
 from bench.data import Dataset
 from bench.device import sync
 from bench.models import Maxout, Net
@@ -36,7 +37,7 @@ def supports(model_name: str, activation: str, device_type: str) -> bool:
     --models cnn, 2 cores), while on a GPU it turns S kernel launches into one."""
     if activation == "rrelu":
         return False
-    return model_name in ("mlp", "deep_mlp") or (model_name == "cnn" and device_type == "cuda")
+    return model_name in MLP_MODELS or (model_name == "cnn" and device_type == "cuda")
 
 
 class SeedBatchedNet(nn.Module):

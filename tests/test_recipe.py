@@ -1,6 +1,7 @@
 """The README's "Adding an init strategy" recipe, followed step by step on a copy of the package: the code is
 taken from the README itself, each edit of an existing file is made at an anchor that must be there, and the
-result must train, refuse a bad value, show up in --help and reach a report."""
+result must train, refuse a bad value, show up in --help and in the lists derived from the declarations, and
+reach a report."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def insert(path: Path, anchor: str, text: str, *, after: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def package_with_toy(tmp_path_factory) -> Path:
-    section, (module, schema, option) = recipe_blocks()
+    section, (module, schema, declaration, option) = recipe_blocks()
     copy = tmp_path_factory.mktemp("recipe")
     for name in ("bench", "hydra_plugins"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -46,29 +47,27 @@ def package_with_toy(tmp_path_factory) -> Path:
 
     # 1. the module
     (bench / "inits" / "toy.py").write_text(module)
-    # 2. the schema beside the other init dataclasses, the checks beside _check_rbm, both registered
-    dataclass, check = schema.split("\n\n\ndef ", 1)
-    config = bench / "config.py"
-    insert(config, "@dataclass\nclass TensorboardLogger", dataclass.strip() + "\n\n\n")
-    insert(config, "def check_match_compute(", "def " + check.strip() + "\n\n\n")
-    insert(config, '    "rbm": RbmInit,\n', '    "toy": ToyInit,\n', after=True)
-    insert(config, '    "rbm": _check_rbm,\n', '    "toy": _check_toy,\n', after=True)
-    # 3. the strategy's module by name
-    assert '`"toy": "bench.inits.toy"` in `STRATEGIES`' in section
-    strategies = bench / "inits" / "__init__.py"
-    insert(strategies, '    "rbm": "bench.inits.rbm",\n', '    "toy": "bench.inits.toy",\n', after=True)
-    # 4. the config option
+    # 2. the declaration: schema and checks above STRATEGIES, the entry last in it
+    assert "`bench/strategies.py`" in section and "`STRATEGIES`" in section
+    strategies = bench / "strategies.py"
+    insert(strategies, "# The strategies, each declared once", schema.strip() + "\n\n\n")
+    insert(strategies, "    ]\n}\n", " " * 8 + declaration.strip() + "\n")
+    # 3. the config option
     (bench / "conf" / "init" / "toy.yaml").write_text(option)
-    # 5. the help text
+    # 4. the help text
     insert(bench / "conf" / "config.yaml", "autoencoder_short, rbm (MLP only)", ", toy", after=True)
     return copy
 
 
 def bench_in(copy: Path, *args: str, module: str = "bench") -> subprocess.CompletedProcess:
     """`python -m <module> args` importing the copy, not the checkout this test runs from."""
-    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONHASHSEED": "0"}
     cmd = [sys.executable, "-m", module, *args]
-    return subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=copy, env=env_for(copy), capture_output=True, text=True, timeout=300)
+
+
+def env_for(copy: Path) -> dict[str, str]:
+    """The environment of a process that imports the copy, not the checkout this test runs from."""
+    return {**os.environ, "PYTHONPATH": str(copy), "PYTHONHASHSEED": "0"}
 
 
 def test_the_recipe_adds_a_strategy_that_trains_is_checked_listed_and_reported(package_with_toy, tmp_path):
@@ -90,6 +89,13 @@ def test_the_recipe_adds_a_strategy_that_trains_is_checked_listed_and_reported(p
 
     helped = bench_in(copy, "--help")
     assert helped.returncode == 0 and "rbm (MLP only), toy;" in helped.stdout
+
+    # the lists derived from the declaration name it: the init axis, the plots' colours
+    code = (
+        "from bench.config import INITS; from bench.report.plots import init_colour; print(*INITS, init_colour('toy'))"
+    )
+    derived = subprocess.run([sys.executable, "-c", code], cwd=copy, env=env_for(copy), capture_output=True, text=True)
+    assert derived.stdout.split() == ["random", "lsuv", "krahenbuhl", "autoencoder", "rbm", "toy", "#56B4E9"], derived
 
     report = bench_in(copy, str(root / "x"), module="bench.report")
     assert report.returncode == 0, report.stderr

@@ -1,5 +1,6 @@
 """Init strategies: one module per strategy, each with
-`initialize(model, unlabeled, cfg, generator) -> InitCost` (see docs/design.md).
+`initialize(model, unlabeled, cfg, generator) -> InitCost` (see docs/design.md), declared in
+`bench.strategies.STRATEGIES` with its schema, its checks and its module's name.
 
 `unlabeled` is a `bench.data.UnlabeledPool` (inputs only, never labels), `cfg` the `init` config
 node, `generator` a CPU torch.Generator seeded from the cell's seed. `run_init` dispatches by name and
@@ -14,29 +15,21 @@ import time
 import torch
 from torch import nn
 
-from bench.config import INITS, MATCHABLE_INITS, ConfigError
+from bench.config import ConfigError
 from bench.device import sync
 from bench.inits.base import InitCost
-
-STRATEGIES = {
-    "random": "bench.inits.random_init",
-    "lsuv": "bench.inits.lsuv",
-    "krahenbuhl": "bench.inits.krahenbuhl",
-    "autoencoder": "bench.inits.autoencoder",
-    "rbm": "bench.inits.rbm",
-}
-assert tuple(STRATEGIES) == INITS
+from bench.strategies import MATCHABLE_INITS, STRATEGIES  # each strategy's declaration, its module's name among it
 
 
 def get_strategy(name: str):
     if name not in STRATEGIES:
         raise ConfigError("init", name, "allowed values are " + ", ".join(STRATEGIES))
-    return importlib.import_module(STRATEGIES[name]).initialize
+    return importlib.import_module(STRATEGIES[name].module).initialize
 
 
 def strategy_code_version(name: str) -> int:
     """The strategy module's CODE_VERSION (1 where it has none): part of the init cache's key."""
-    return int(getattr(importlib.import_module(STRATEGIES[name]), "CODE_VERSION", 1))
+    return int(getattr(importlib.import_module(STRATEGIES[name].module), "CODE_VERSION", 1))
 
 
 def planned_passes(name: str, model: nn.Module, x: torch.Tensor, n_pool: int, cfg) -> tuple[float, float]:
@@ -45,7 +38,7 @@ def planned_passes(name: str, model: nn.Module, x: torch.Tensor, n_pool: int, cf
     (train.match_compute). Only strategies whose cost is fixed by their config have it (MATCHABLE_INITS)."""
     if name not in MATCHABLE_INITS:
         raise ConfigError("train.match_compute.name", name, "allowed values are " + ", ".join(MATCHABLE_INITS))
-    return importlib.import_module(STRATEGIES[name]).planned_passes(model, x, n_pool, cfg)
+    return importlib.import_module(STRATEGIES[name].module).planned_passes(model, x, n_pool, cfg)
 
 
 def run_init(name: str, model: nn.Module, unlabeled, cfg, generator: torch.Generator) -> InitCost:

@@ -24,22 +24,15 @@ from matplotlib.lines import Line2D  # noqa: E402
 from bench.analysis.metrics import STRATEGY, WORKLOAD, censored_median  # noqa: E402
 from bench.atomic import write_with  # noqa: E402
 from bench.report.fmt import fmt_seconds  # noqa: E402
+from bench.strategies import INIT_COLOURS, LONG_SHADES, split_long  # noqa: E402
 
-# One colour per init (Okabe-Ito, readable with colour-blindness), one line style per BatchNorm setting.
-# Every init the harness can write has its own colour, so that two arms never share a look in a legend.
-INIT_COLOURS = {
-    "random": "#000000",
-    "lsuv": "#0072B2",
-    "krahenbuhl": "#E69F00",
-    "krahenbuhl_kmeans": "#D55E00",
-    "krahenbuhl_pca": "#A6761D",
-    "autoencoder": "#009E73",
-    "rbm": "#CC79A7",
-}
-MORE_COLOURS = ["#F0E442", "#8C564B", "#7F7F7F", "#BCBD22"]  # a strategy added later, until it is named above
+# One colour per init label (INIT_COLOURS: each strategy declares its own, bench/strategies.py), one line style
+# per BatchNorm setting. Every init the harness can write has its own colour, so that two arms never share a look
+# in a legend.
+MORE_COLOURS = ["#F0E442", "#8C564B", "#7F7F7F", "#BCBD22"]  # a label no strategy declares a colour for
 # An init trained for a pretraining's passes on top of its steps (bench.identity.init_label: `lsuv_long`, and
-# `lsuv_long_rbm` for an RBM's passes) keeps its init's hue, lighter or darker, so that it reads as that init's.
-LONG_SHADES = (("_long_rbm", "black", 0.45), ("_long", "white", 0.45))
+# `lsuv_long_rbm` for an RBM's passes) keeps its init's hue, lighter or darker (LONG_SHADES: towards which colour,
+# and how far, by pretraining), so that it reads as that init's.
 OUTCOME_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "equivalent": "tab:blue", "inconclusive": "tab:grey"}
 # The ladder's figure colours by labeled fraction, so its outcome words are marker shapes.
 OUTCOME_MARKERS = {"helps": "^", "hurts": "v", "equivalent": "s", "inconclusive": "o"}
@@ -48,13 +41,13 @@ OUTCOME_MARKERS = {"helps": "^", "hurts": "v", "equivalent": "s", "inconclusive"
 def init_colour(init: str) -> str:
     if init in INIT_COLOURS:
         return INIT_COLOURS[init]
-    for suffix, towards, share in LONG_SHADES:
-        base = init.removesuffix(suffix)
-        if init.endswith(suffix) and base in INIT_COLOURS:
-            mixed = (1 - share) * np.array(matplotlib.colors.to_rgb(INIT_COLOURS[base])) + share * np.array(
-                matplotlib.colors.to_rgb(towards)
-            )
-            return matplotlib.colors.to_hex(mixed)
+    base, pretrained = split_long(init)
+    if pretrained in LONG_SHADES and base in INIT_COLOURS:
+        towards, share = LONG_SHADES[pretrained]
+        mixed = (1 - share) * np.array(matplotlib.colors.to_rgb(INIT_COLOURS[base])) + share * np.array(
+            matplotlib.colors.to_rgb(towards)
+        )
+        return matplotlib.colors.to_hex(mixed)
     return MORE_COLOURS[sum(map(ord, init)) % len(MORE_COLOURS)]
 
 
