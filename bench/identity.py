@@ -40,7 +40,6 @@ AXIS_KEYS = (
     "data.labeled_fraction",
     "train.lr",
     "train.lrs",
-    "train.match_compute",  # an equal-compute rival (lsuv_long) is an arm beside the plain one (init_label)
     "seed",
 )
 # A config group's keys are read only by the group's choice (init.noise by the autoencoder): they are
@@ -145,6 +144,14 @@ def experiment_settings(c: dict) -> dict[str, Any]:
             flat[prefix] = node
 
     semantic = semantic_config(c)
+    train = dict(semantic.get("train") or {})
+    match = train.pop("match_compute", None)
+    if isinstance(match, dict):
+        # an equal-compute rival's budget is part of what its cells computed: named with its pretraining, as a
+        # group's keys are with its choice, so that lsuv_long (the autoencoder's passes) and lsuv_long_rbm are two
+        # arms of one folder while two budgets of the same arm (lsuv_long after lsuv_long_short) conflict
+        walk(f"train.match_compute[{match.get('name')}]", {k: v for k, v in match.items() if k != "name"})
+        semantic["train"] = train
     for group in CHOICE_GROUPS:
         node = semantic.pop(group, {}) or {}
         choice = node.get("name")
@@ -153,7 +160,7 @@ def experiment_settings(c: dict) -> dict[str, Any]:
     for key in AXIS_KEYS:
         group, _, field = key.partition(".")
         if field and group not in CHOICE_GROUPS:
-            for k in [k for k in flat if k == key or k.startswith(key + ".")]:  # match_compute is a whole node
+            for k in [k for k in flat if k == key or k.startswith(key + ".")]:
                 flat.pop(k)
     return flat
 

@@ -232,13 +232,26 @@ def test_datasets_module_does_not_import_the_config_module_back():
 
 
 def test_an_equal_compute_rival_is_an_arm_of_the_same_experiment_and_plain_cells_keep_their_ids():
-    """train.match_compute is an axis: lsuv_long shares its folder's settings with lsuv, and is named apart; a
-    cell without it hashes as a result written before the key existed (a config dict without it)."""
-    from bench.identity import cell_axes, cell_config, cell_id, digest, experiment_settings, semantic_config
+    """lsuv_long shares its folder's settings with lsuv (its budget's keys are its own, named with its
+    pretraining), and is named apart; a cell without it hashes as a result written before the key existed."""
+    from bench.identity import (
+        cell_axes,
+        cell_config,
+        cell_id,
+        conflicts,
+        digest,
+        experiment_settings,
+        semantic_config,
+    )
 
     plain, long = make_cfg(["init=lsuv"]), make_cfg(["init=lsuv_long"])
     assert cell_axes(plain, 0)["init"] == "lsuv" and cell_axes(long, 0)["init"] == "lsuv_long"
-    assert experiment_settings(cell_config(plain, 0)) == experiment_settings(cell_config(long, 0))
+    shared, with_budget = experiment_settings(cell_config(plain, 0)), experiment_settings(cell_config(long, 0))
+    assert conflicts(shared, with_budget) == {}
+    assert set(with_budget) - set(shared) == {
+        k for k in with_budget if k.startswith("train.match_compute[autoencoder].")
+    }
+    assert with_budget["train.match_compute[autoencoder].steps_per_layer"] == 400
     before = cell_config(plain, 0)
     before["train"] = {k: v for k, v in before["train"].items() if k != "match_compute"}
     assert cell_id(plain, 0).endswith(digest(semantic_config(before)))

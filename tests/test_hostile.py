@@ -110,3 +110,66 @@ def test_a_learning_rate_that_train_lrs_would_override_is_refused_in_one_line(tm
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert r.stderr.startswith("bench: error: train.lr=0.01 is invalid: train.lrs is set (0.05)"), r.stderr
     assert not out.exists()
+
+
+def test_two_budgets_of_one_equal_compute_arm_are_never_one_experiment(cfg_factory):
+    """lsuv_long_short (the short autoencoder's passes) then lsuv_long (the full one's) into one folder: both are
+    labeled lsuv_long, so their cells were pooled as seeds of one arm with a median of two budgets. The budget is
+    part of the experiment now: the second is refused without append=true, and a folder that holds both keeps the
+    majority's cells and leaves the others out."""
+    from bench.identity import cell_config, conflicts, experiment_settings
+
+    short, full = (
+        experiment_settings(cell_config(cfg_factory(f"init={o}"), 0)) for o in ("lsuv_long_short", "lsuv_long")
+    )
+    assert "train.match_compute[autoencoder].steps_per_layer" in conflicts(short, full)
+    plain = experiment_settings(cell_config(cfg_factory("init=lsuv"), 0))
+    assert conflicts(plain, full) == {} and conflicts(plain, short) == {}  # the plain arm shares either folder
+
+
+def test_every_setting_changes_the_cell_id_or_is_declared_not_to_change_results(cfg_factory):
+    """Walk every leaf of the composed config (with an equal-compute budget, whose keys are the ones that were
+    missed): changing it changes the cell's id, unless identity declares it not to change results."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    from bench.identity import NON_SEMANTIC_DATA_KEYS, NON_SEMANTIC_KEYS, cell_id
+
+    cfg = cfg_factory("init=lsuv_long")
+    base = cell_id(cfg, 0)
+    leaves = []
+
+    def walk(prefix: str, node) -> None:
+        if OmegaConf.is_dict(node):
+            for k in node:
+                walk(f"{prefix}.{k}" if prefix else k, node[k])
+        else:
+            leaves.append(prefix)
+
+    walk("", cfg)
+    assert "train.match_compute.steps_per_layer" in leaves
+    for key in leaves:
+        top, _, field = key.partition(".")
+        if top in NON_SEMANTIC_KEYS or (top == "data" and field in NON_SEMANTIC_DATA_KEYS):
+            continue  # declared not to change results (where a cell runs, the report's settings)
+        if key == "seed":  # a job's first seed; each cell's own is cell_id's argument
+            assert cell_id(cfg, 1) != base
+            continue
+        value = OmegaConf.select(cfg, key)
+        changed = (
+            not value
+            if isinstance(value, bool)
+            else value + 1
+            if isinstance(value, (int, float))
+            else value + "x"
+            if isinstance(value, str)
+            else 1
+            if value is None
+            else [*value, 1]
+        )
+        c = cfg.copy()
+        try:
+            OmegaConf.update(c, key, changed, force_add=True)
+        except ValidationError:  # a list that was null (train.lrs)
+            OmegaConf.update(c, key, [0.5], force_add=True)
+        assert cell_id(c, 0) != base, key

@@ -14,6 +14,7 @@ import pandas as pd
 from bench.analysis.metrics import RELU_FAMILY, WORKLOAD
 from bench.analysis.rule import FAST_INITS, choose_rival, outcome, small_but_real
 from bench.analysis.stats import MIN_PAIRS, Paired, detectable_effect, holm, paired_ratio, paired_t, seeds_to_settle
+from bench.strategies import long_label
 
 
 def paired_accuracy(cells: pd.DataFrame) -> pd.DataFrame:
@@ -59,11 +60,6 @@ def compare_arms(ae: pd.DataFrame, rival: pd.DataFrame, confidence: float, margi
             # the spread is what the wall-time ratio is rounded to (fmt_ratio)
             out.update({f"{value}_{k}": r[k] for k in ("ratio", "lo", "hi", "n", "spread")})
     return out
-
-
-def long_label(init: str, pretrained: str) -> str:
-    """The init label of `init` trained for `pretrained`'s passes on top of its steps (identity.init_label)."""
-    return init + ("_long" if pretrained == "autoencoder" else f"_long_{pretrained}")
 
 
 def against_longer_training(

@@ -12,10 +12,7 @@ import pandas as pd
 
 from bench.analysis.comparisons import compare_rows
 from bench.analysis.stats import paired_ratio
-
-# The pretrainings tried on top of each rung (init labels), each a matrix row of its own where the folder
-# has its cells: greedy autoencoders (Bengio et al. 2007) and RBM stacks (Hinton et al. 2006).
-PRETRAININGS = ("autoencoder", "rbm")
+from bench.strategies import PRETRAININGS  # tried on top of each rung, each a matrix row where the folder has its cells
 
 
 def ladder_rows(report_cfg) -> list[dict]:

@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.stats import MIN_PAIRS, Paired
-
-# The data-dependent inits a verdict row compares pretraining with (identity.init_label's names).
-FAST_INITS = ("lsuv", "krahenbuhl", "krahenbuhl_kmeans", "krahenbuhl_pca")
+from bench.strategies import FAST_INITS  # the inits a verdict row compares pretraining with
 
 OUTCOMES = ("helps", "hurts", "equivalent", "inconclusive")
 

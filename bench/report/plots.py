@@ -5,7 +5,10 @@ PNG and returns their paths.
 Conventions that every figure keeps, so that one reading carries over to the next: a colour per init
 (`init_colour`), a line style per BatchNorm setting (`bn_style`), a legend label that names everything
 that sets a line's look (`arm_label`), accuracy axes zoomed to the range that matters and saying so
-(`zoom`), and one colour scale per heatmap figure."""
+(`zoom`), and one colour scale per heatmap figure.
+
+One concern, though over 400 lines: the report's figures, which share those conventions; a figure is a pair of
+functions, and a new one goes beside the others."""
 
 from __future__ import annotations
 
