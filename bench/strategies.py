@@ -22,8 +22,8 @@ RANDOM_SCHEMES = ("torch_default", "kaiming", "xavier", "xavier_gain", "orthogon
 CORRUPTIONS = ("masking", "gaussian")
 KRAHENBUHL_WEIGHTS = ("gaussian", "pca", "kmeans")
 
-# A strategy's role in a report: a plain init, a fast data-dependent init (a rival of the verdict, bench/verdict.py),
-# or a pretraining (tried on top of every rung of the ladder, bench/report/ladder.py).
+# A strategy's role in a report: a plain init, a fast data-dependent init (a rival of the verdict,
+# bench/analysis/comparisons.py), or a pretraining (tried on top of every rung of the ladder, bench/analysis/ladder.py).
 PLAIN, FAST_INIT, PRETRAINING = "plain", "fast init", "pretraining"
 ROLES = (PLAIN, FAST_INIT, PRETRAINING)
 

@@ -22,7 +22,7 @@ REACHED_COLUMNS = ["cell_id", "target", "target_acc", "reached", "steps", "secon
 @dataclass
 class Analysis:
     """What a folder's cells say. `cells`: each arm at its chosen learning rate; `reached_all`: steps, passes
-    and seconds to every target of every usable cell, `reached` of the chosen ones, `head_reached` to the
+    and seconds to every target of every usable cell, `reached` of the chosen ones, `head_reached` theirs to the
     headline target. `verdict`: the verdict's rows (with the ladder's Holm family and flag where the folder
     is a ladder); `rivals`: the verdict's comparison against each fast init; `bn`: BatchNorm x pretraining;
     `matrix`: the ladder's entries (empty without ladder rows); `control`: per pretraining, whether the
@@ -34,13 +34,22 @@ class Analysis:
     headline: metrics.Target
     reached_all: pd.DataFrame
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
-    reached: pd.DataFrame = field(default_factory=pd.DataFrame)
-    head_reached: pd.DataFrame = field(default_factory=pd.DataFrame)
     verdict: pd.DataFrame = field(default_factory=pd.DataFrame)
     rivals: pd.DataFrame = field(default_factory=pd.DataFrame)
     bn: pd.DataFrame = field(default_factory=pd.DataFrame)
     matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
     control: dict[str, tuple[bool, list[ControlCheck]]] = field(default_factory=dict)
+
+    @property
+    def reached(self) -> pd.DataFrame:
+        if self.cells.empty:
+            return self.reached_all.iloc[:0]
+        return self.reached_all[self.reached_all["cell_id"].isin(self.cells["cell_id"])]
+
+    @property
+    def head_reached(self) -> pd.DataFrame:
+        reached = self.reached
+        return reached[reached["target"] == self.headline.name]
 
     @property
     def usable(self) -> bool:
@@ -67,10 +76,7 @@ def analyze(all_cells: pd.DataFrame, curves: pd.DataFrame, report_cfg) -> Analys
     if usable.empty:
         return Analysis(conf, margin, targets, headline, pd.DataFrame(columns=REACHED_COLUMNS))
     reached_all = metrics.all_reach(usable, curves, targets)
-    cells = metrics.best_lr(all_cells)
-    reached = reached_all[reached_all["cell_id"].isin(cells["cell_id"])]
-    head_reached = reached[reached["target"] == headline.name]
-    return compare(Analysis(conf, margin, targets, headline, reached_all, cells, reached, head_reached), report_cfg)
+    return compare(Analysis(conf, margin, targets, headline, reached_all, metrics.best_lr(all_cells)), report_cfg)
 
 
 def compare(a: Analysis, report_cfg) -> Analysis:

@@ -221,11 +221,12 @@ def ratio_ci(
 ) -> tuple[float, float, float]:
     """median(a) / median(b) with a two-sample percentile bootstrap interval (a, b: steps, inf allowed)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if censored_median(a) == 0 or censored_median(b) == 0:  # a target met at step 0: no speed to compare
+    med_a, med_b = censored_median(a), censored_median(b)
+    if med_a == 0 or med_b == 0:  # a target met at step 0: no speed to compare
         return np.nan, np.nan, np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        point = np.float64(censored_median(a)) / np.float64(censored_median(b))
-    return _two_sample_ci(a, b, np.divide, float(point), confidence, resamples, seed)
+        point = float(np.float64(med_a) / med_b)
+    return _two_sample_ci(a, b, np.divide, point, confidence, resamples, seed)
 
 
 def speedups(
@@ -243,8 +244,10 @@ def speedups(
         base = g[(g["init"] == baseline_init) & (g["batchnorm"] == baseline_batchnorm)]["steps"].to_numpy()
         if len(base) == 0:
             continue
+        base_at_start = censored_median(base) == 0
         for (init, bn), s in g.groupby(["init", "batchnorm"]):
-            point, lo, hi = ratio_ci(base, s["steps"].to_numpy(), confidence, resamples)
+            steps = s["steps"].to_numpy()
+            point, lo, hi = ratio_ci(base, steps, confidence, resamples)
             rows.append(
                 {
                     **dict(zip(WORKLOAD + ["activation"], key)),
@@ -254,7 +257,7 @@ def speedups(
                     "lo": lo,
                     "hi": hi,
                     # the baseline or the arm met the target before training: a target too low to time
-                    "at_start": censored_median(base) == 0 or censored_median(s["steps"].to_numpy()) == 0,
+                    "at_start": base_at_start or censored_median(steps) == 0,
                 }
             )
     return pd.DataFrame(rows)

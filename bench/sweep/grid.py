@@ -96,8 +96,8 @@ class JobComposer:
 def check_lr_overrides(overrides: list[str], cfg: DictConfig) -> None:
     """A learning rate the user typed that would be ignored: `train.lr` while `train.lrs` (a list every job
     trains) is set. Raises ConfigError naming the key as typed."""
-    if cfg.train.get("lrs") is None:
-        return
+    if cfg.train.get("lrs") is None or not any("train.lr=" in o for o in overrides):
+        return  # the common case, decided without parsing every job's overrides again
     for o in OverridesParser.create().parse_overrides(list(overrides)):
         if o.get_key_element() == "train.lr":
             raise ConfigError(
