@@ -174,3 +174,12 @@ def test_every_setting_changes_the_cell_id_or_is_declared_not_to_change_results(
         except ValidationError:  # a list that was null (train.lrs)
             OmegaConf.update(c, key, [0.5], force_add=True)
         assert cell_id(c, 0) != base, key
+
+
+def test_one_seed_never_claims_more_than_1000_seeds_would_settle_it():
+    """n_seeds=1 printed 'seeds to settle > 1000': with one pair there is no spread to estimate anything from."""
+    from bench.report.verdict_section import settle_cell
+
+    assert settle_cell("inconclusive", None, 1) == "needs 2 paired seeds to estimate"
+    assert settle_cell("inconclusive", None, 5) == "> 1000"  # a real spread that large
+    assert settle_cell("inconclusive", 12, 5) == "12" and settle_cell("helps", None, 5) == ""

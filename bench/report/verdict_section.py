@@ -18,6 +18,16 @@ from bench.report.sentences import protocol, verdict_sentence
 from bench.report.table_cells import cost_cell, long_cell
 
 
+def settle_cell(outcome: str, settle: float | None, n_pairs: int) -> str:
+    """About how many seeds would settle an inconclusive row; with fewer than 2 paired seeds there is no spread to
+    estimate it from (it is not 'more than 1000')."""
+    if outcome != "inconclusive":
+        return ""
+    if n_pairs < 2:
+        return "needs 2 paired seeds to estimate"
+    return str(int(settle)) if settle is not None and settle == settle else "> 1000"
+
+
 def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
     t = v[["dataset", "model", "activation", "labeled_fraction", "rival", "n_pairs"]].copy()
     t = t.rename(columns={"labeled_fraction": "labeled fraction", "n_pairs": "paired seeds"})
@@ -28,8 +38,7 @@ def verdict_table(v: pd.DataFrame, conf: float) -> pd.DataFrame:
     t["Holm p"] = [f"{p:.2g}" if np.isfinite(p) else "" for p in v["p_holm"]]
     t["detectable (points)"] = [f"{d * 100:.1f}" if np.isfinite(d) else "" for d in v["detectable"]]
     t["seeds to settle"] = [
-        "" if o != "inconclusive" else (str(n) if n is not None and n == n else "> 1000")
-        for o, n in zip(v["outcome"], v["settle_seeds"])
+        settle_cell(o, n, pairs) for o, n, pairs in zip(v["outcome"], v["settle_seeds"], v["n_pairs"])
     ]
     t["cost to the target, AE/rival (passes; wall time)"] = [cost_cell(r) for r in v.to_dict("records")]
     if "long_rival" in v and v["long_rival"].notna().any():
